@@ -1,0 +1,94 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_ltttd.data import lists
+
+
+def _positive_sets(d):
+  out = {}
+  for u, i in zip(d.train["user"], d.train["item"]):
+    out.setdefault(int(u), set()).add(int(i))
+  return out
+
+
+def test_lists_hold_anchor_positives_and_clean_negatives(small_data):
+  d = small_data
+  rng = np.random.default_rng(0)
+  hard = np.stack([rng.permutation(d.num_items)[:30]
+                   for _ in range(d.num_users)])
+  out = lists.build_lists(d, 16, num_positives=3, num_hard_negatives=4,
+                          hard_candidates=hard, seed=1)
+  pos = _positive_sets(d)
+  n, length = out["items"].shape
+  assert length == 16 and n == int((d.train["label"] > 0).sum())
+  label_of = {(int(u), int(i)): float(y) for u, i, y in
+              zip(d.train["user"], d.train["item"], d.train["label"])}
+  for row in range(0, n, 7):
+    u, a = int(out["user"][row]), int(out["anchor"][row])
+    items, labels, mask = (out["items"][row], out["labels"][row],
+                           out["mask"][row])
+    np.testing.assert_array_equal(labels[~mask], -1.0)
+    real = items[mask]
+    assert len(set(real)) == len(real)  # no repeats
+    assert a in real and labels[mask][list(real).index(a)] == label_of[u, a]
+    for item, y in zip(real, labels[mask]):
+      if y > 0:
+        assert item in pos[u] and y == label_of[u, item]
+      else:
+        assert item not in pos[u]
+    assert 1 <= (labels > 0).sum() <= 3
+
+
+def test_hard_negatives_come_from_the_index(small_data):
+  d = small_data
+  hard = np.tile(np.arange(10, 20), (d.num_users, 1))
+  out = lists.build_lists(d, 11, num_positives=1, num_hard_negatives=10,
+                          hard_candidates=hard, seed=2)
+  negatives = out["items"][out["mask"] & (out["labels"] == 0)]
+  assert set(negatives) <= set(range(10, 20))
+
+
+def test_in_batch_negatives_are_other_rows_anchors(small_data):
+  d = small_data
+  out = lists.build_lists(d, 8, num_positives=2, num_in_batch_negatives=3)
+  batch = next(iter(lists.make_dataset(d, out, 16, num_in_batch_negatives=3,
+                                       shuffle=False)))
+  ids = batch["candidates"]["item_id"].numpy()
+  anchors = batch["item"]["item_id"].numpy()
+  users = batch["query"]["user_id"].numpy()
+  mask, labels = batch["mask"].numpy(), batch["labels"].numpy()
+  assert ids.shape == (16, 8)
+  for b in range(16):
+    for j in range(3):
+      other = (b + j + 1) % 16
+      assert ids[b, 5 + j] == anchors[other]
+      expect_valid = (users[other] != users[b]
+                      and anchors[other] not in ids[b, :5][mask[b, :5]])
+      assert mask[b, 5 + j] == expect_valid
+      assert labels[b, 5 + j] == (0.0 if expect_valid else -1.0)
+
+
+def test_dataset_feeds_features_of_every_slot(small_data):
+  d = small_data
+  out = lists.build_lists(d, 6)
+  batch = next(iter(lists.make_dataset(d, out, 4, shuffle=False)))
+  rows = out["items"][:4]
+  np.testing.assert_array_equal(batch["candidates"]["item_category"].numpy(),
+                                d.items["item_category"][rows].astype(bytes))
+  np.testing.assert_allclose(batch["item_probability"].numpy(),
+                             d.item_probabilities()[out["anchor"][:4]])
+  assert batch["mask"].dtype == tf.bool
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    ({"list_size": 4, "num_positives": 3, "num_hard_negatives": 2},
+     "list_size"),
+    ({"list_size": 8, "num_hard_negatives": 2}, "hard_candidates"),
+    ({"list_size": 8, "num_positives": 0}, "num_positives"),
+    ({"list_size": 8, "num_hard_negatives": 3,
+      "hard_candidates": np.zeros((300, 2), np.int64)}, "fewer than"),
+])
+def test_bad_list_arguments_name_the_field(small_data, kwargs, match):
+  with pytest.raises(ValueError, match=match):
+    lists.build_lists(small_data, **kwargs)

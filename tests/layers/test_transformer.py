@@ -1,0 +1,107 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_ltttd.layers import PADDING_SCORE, ListwiseTransformer
+
+
+def _inputs(batch=2, length=5, dim=4, seed=0, residual=True):
+  rng = np.random.default_rng(seed)
+  x = {
+      "query": rng.normal(size=(batch, dim)).astype(np.float32),
+      "candidates": rng.normal(size=(batch, length, dim)).astype(np.float32),
+      "scores": rng.normal(size=(batch, length)).astype(np.float32),
+      "mask": np.ones((batch, length), bool),
+  }
+  if residual:
+    x["query_residual"] = rng.normal(size=(batch, 3)).astype(np.float32)
+    x["candidate_residuals"] = rng.normal(size=(batch, length, 2)).astype(
+        np.float32)
+  return x
+
+
+def _layer(**kwargs):
+  return ListwiseTransformer(num_layers=2, num_heads=2, width=8, dropout=0.0,
+                             **kwargs)
+
+
+def test_permutation_equivariant_over_candidates():
+  layer, x = _layer(), _inputs()
+  perm = np.array([3, 0, 4, 1, 2])
+  permuted = {k: (v[:, perm] if k in ("candidates", "scores", "mask",
+                                      "candidate_residuals") else v)
+              for k, v in x.items()}
+  np.testing.assert_allclose(layer(permuted), tf.gather(layer(x), perm,
+                                                        axis=1), atol=1e-5)
+
+
+def test_padding_content_changes_nothing_for_real_candidates():
+  layer, x = _layer(), _inputs(length=6)
+  x["mask"][:, 4:] = False
+  y = {k: v.copy() for k, v in x.items()}
+  rng = np.random.default_rng(9)
+  for key in ("candidates", "scores", "candidate_residuals"):
+    y[key][:, 4:] = 100 * rng.normal(size=y[key][:, 4:].shape)
+  a, b = layer(x).numpy(), layer(y).numpy()
+  np.testing.assert_allclose(a[:, :4], b[:, :4], atol=1e-5)
+  np.testing.assert_array_equal(a[:, 4:], PADDING_SCORE)
+  # ... and equals the same list with the padding cut off.
+  cut = {k: (v[:, :4] if v.ndim >= 2 and v.shape[1] == 6 else v)
+         for k, v in x.items()}
+  np.testing.assert_allclose(layer(cut), a[:, :4], atol=1e-5)
+
+
+def test_candidates_interact_across_the_list():
+  layer, x = _layer(), _inputs()
+  y = {k: v.copy() for k, v in x.items()}
+  y["candidates"][:, 4] += 1.0
+  changed = np.abs(layer(x).numpy()[:, :4] - layer(y).numpy()[:, :4])
+  assert changed.max() > 1e-4
+
+
+def test_default_constructor_works_for_any_dim_and_length():
+  layer = ListwiseTransformer()
+  assert layer(_inputs(dim=4, length=3, residual=False)).shape == (2, 3)
+  assert layer(_inputs(dim=4, length=9, residual=False)).shape == (2, 9)
+  assert ListwiseTransformer()(_inputs(dim=16, length=7)).shape == (2, 7)
+
+
+def test_config_round_trip_rebuilds_an_identical_layer():
+  layer, x = _layer(activation="relu", ffn_width=12), _inputs()
+  layer(x)
+  clone = ListwiseTransformer.from_config(layer.get_config())
+  clone(x)
+  clone.set_weights(layer.get_weights())
+  assert clone.get_config() == layer.get_config()
+  np.testing.assert_allclose(clone(x), layer(x), atol=1e-6)
+
+
+def test_dropout_only_in_training():
+  layer, x = ListwiseTransformer(width=8, num_heads=2, dropout=0.5), _inputs()
+  np.testing.assert_allclose(layer(x), layer(x, training=False))
+  assert not np.allclose(layer(x, training=True), layer(x, training=True))
+
+
+@pytest.mark.parametrize("change,match", [
+    (lambda x: x.pop("mask"), r"missing \['mask'\]"),
+    (lambda x: x.update(query=np.ones((2, 3), np.float32)),
+     "dimension mismatch.*d=3.*d=4"),
+    (lambda x: x.update(scores=np.ones((2, 4), np.float32)),
+     "list length mismatch: 'scores' has L=4.*L=5"),
+    (lambda x: x.update(mask=np.ones((2, 6), bool)),
+     "list length mismatch: 'mask'"),
+    (lambda x: x.update(candidates=np.ones((2, 4), np.float32)),
+     "'candidates' must have rank 3"),
+])
+def test_bad_input_names_the_field(change, match):
+  x = _inputs()
+  change(x)
+  with pytest.raises(ValueError, match=match):
+    _layer()(x)
+
+
+def test_bad_arguments():
+  with pytest.raises(ValueError, match="multiple of num_heads"):
+    ListwiseTransformer(width=10, num_heads=4)
+  with pytest.raises(ValueError, match="num_layers"):
+    ListwiseTransformer(num_layers=0)

@@ -1,0 +1,131 @@
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_ltttd import LTTTDModel, evaluation, training
+from tfrs_ltttd.config import ModelConfig, TrainConfig
+from tfrs_ltttd.data import lists
+
+SMALL = ModelConfig(output_dim=16, embedding_dim=8, hidden_units=(32,),
+                    num_layers=1, num_heads=2, width=16)
+TRAIN = TrainConfig(epochs=4, batch_size=64, list_size=12, num_positives=3,
+                    num_in_batch_negatives=2, num_hard_negatives=3,
+                    hard_negative_depth=30, hard_negative_skip=5,
+                    learning_rate=3e-3)
+
+
+def _fixed_batch(data):
+  built = lists.build_lists(data, 12, num_positives=3, seed=99)
+  return next(iter(lists.make_dataset(data, built, 512, shuffle=False)))
+
+
+def _terms(model, batch):
+  out = model.score_lists(batch["query"], batch["candidates"], batch["mask"])
+  positives = model.item_tower(batch["item"])
+  return {k: float(v) for k, v in model.task.terms(
+      out["query"], positives, out["tower_scores"], out["scores"],
+      batch["labels"], batch["mask"], batch["item_probability"],
+      batch["item"]["item_id"], compute_metrics=False).items()}
+
+
+@pytest.fixture(scope="module")
+def trained(small_data):
+  tf.keras.utils.set_random_seed(7)
+  model = LTTTDModel.from_data(small_data, SMALL)
+  batch = _fixed_batch(small_data)
+  before = _terms(model, batch)
+  history = training.fit(model, small_data, TRAIN, verbose=0)
+  return model, history, before, _terms(model, batch)
+
+
+def test_fit_logs_every_term_and_lowers_the_losses(trained):
+  _, history, before, after = trained
+  for key in ("retrieval_loss", "ranking_loss", "distillation_loss", "loss",
+              "regularization_loss", "total_loss"):
+    assert len(history[key]) == TRAIN.epochs, key
+  for key in ("retrieval_loss", "ranking_loss"):
+    assert after[key] < 0.9 * before[key], (key, before, after)
+    assert history[key][-1] < history[key][0], key
+
+
+def test_distillation_pulls_the_towers_toward_the_transformer(small_data,
+                                                              trained):
+  """Same run with gamma = 0: the towers drift further from the teacher."""
+  _, _, _, with_kd = trained
+  tf.keras.utils.set_random_seed(7)
+  no_kd = LTTTDModel.from_data(small_data,
+                               ModelConfig(**{**SMALL.__dict__, "gamma": 0.0}))
+  training.fit(no_kd, small_data, TRAIN, verbose=0)
+  without = _terms(no_kd, _fixed_batch(small_data))
+  assert with_kd["distillation_loss"] < 0.8 * without["distillation_loss"]
+
+
+def test_fit_lifts_recall_and_ndcg_well_above_random(small_data, trained):
+  model = trained[0]
+  ours = evaluation.evaluate(model, small_data, k_retrieval=50)
+  chance = evaluation.random_baseline(small_data, k_retrieval=50)
+  assert ours["recall@50"] > 1.8 * chance["recall@50"]
+  assert ours["ndcg@10"] > 4 * chance["ndcg@10"]
+  assert ours["mrr"] > 3 * chance["mrr"]
+
+
+def test_weights_round_trip_and_keras_callbacks(small_data, trained, tmp_path):
+  model = trained[0]
+  batch = _fixed_batch(small_data)
+  inputs = {"query": batch["query"], "candidates": batch["candidates"],
+            "mask": batch["mask"]}
+  path = str(tmp_path / "weights" / "ckpt")
+  model.save_weights(path)
+  clone = LTTTDModel.from_data(small_data, SMALL)
+  clone(inputs)
+  clone.load_weights(path).assert_existing_objects_matched()
+  np.testing.assert_allclose(clone(inputs), model(inputs), atol=1e-5)
+
+  # Progress bar, TensorBoard and ModelCheckpoint in the same fit.
+  config = TrainConfig(**{**TRAIN.__dict__, "epochs": 1})
+  logs, ckpt = tmp_path / "tb", tmp_path / "ckpt" / "epoch{epoch}"
+  training.fit(clone, small_data, config, verbose=1, callbacks=[
+      tf.keras.callbacks.TensorBoard(str(logs)),
+      tf.keras.callbacks.ModelCheckpoint(str(ckpt), save_weights_only=True)])
+  assert list(logs.rglob("events.out.tfevents.*"))
+  assert (tmp_path / "ckpt" / "epoch1.index").exists()
+
+
+def test_evaluate_reports_the_terms(small_data, trained):
+  model = trained[0]
+  built = lists.build_lists(small_data, 12, num_positives=3, seed=5)
+  result = model.evaluate(lists.make_dataset(small_data, built, 128),
+                          return_dict=True, verbose=0)
+  assert {"retrieval_loss", "ranking_loss", "distillation_loss",
+          "total_loss"} <= set(result)
+
+
+def test_bad_input_names_the_field(small_data, trained):
+  model = trained[0]
+  batch = dict(_fixed_batch(small_data))
+  del batch["labels"]
+  with pytest.raises(ValueError, match=r"missing \['labels'\]"):
+    model.compute_loss(batch)
+  with pytest.raises(ValueError, match="missing 'candidates'"):
+    model({"query": batch["query"]})
+  query = {k: v for k, v in batch["query"].items() if k != "user_age"}
+  with pytest.raises(ValueError, match=r"\['user_age'\] missing"):
+    model({"query": query, "candidates": batch["candidates"]})
+  towers = LTTTDModel.from_data(small_data, SMALL)
+  wide = LTTTDModel.from_data(small_data, ModelConfig(output_dim=8))
+  with pytest.raises(ValueError, match="output_dim mismatch"):
+    LTTTDModel(towers.query_tower, wide.item_tower)
+
+
+@pytest.mark.parametrize("field,value", [
+    ("gamma", -1.0), ("temperature", 0.0), ("output_dim", 0)])
+def test_bad_model_config_names_the_field(field, value):
+  with pytest.raises(ValueError, match=f"ModelConfig.{field}"):
+    ModelConfig(**{field: value})
+
+
+def test_bad_train_config_names_the_field():
+  with pytest.raises(ValueError, match="TrainConfig.list_size"):
+    TrainConfig(list_size=8, num_positives=4, num_hard_negatives=4)
+  with pytest.raises(ValueError, match="TrainConfig.num_in_batch_negatives"):
+    TrainConfig(batch_size=4, num_in_batch_negatives=4)

@@ -1,0 +1,24 @@
+"""tfrs_ltttd: LT-TTD (Listwise Transformer with Two-Tower Distillation).
+
+A two-tower retrieval model and a listwise transformer re-ranker trained
+jointly, with knowledge distillation from the re-ranker to the towers, built
+on TensorFlow Recommenders and TF-Ranking (arXiv 2505.04434).
+"""
+
+from tfrs_ltttd import data, evaluation, losses, metrics, training
+from tfrs_ltttd.config import ModelConfig, TrainConfig
+from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower
+from tfrs_ltttd.models import LTTTDModel
+from tfrs_ltttd.tasks import LTTTDTask
+from tfrs_ltttd.version import __version__
+
+__all__ = [
+    "ItemTower",
+    "LTTTDModel",
+    "LTTTDTask",
+    "ListwiseTransformer",
+    "ModelConfig",
+    "QueryTower",
+    "TrainConfig",
+    "__version__",
+]

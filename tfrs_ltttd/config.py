@@ -1,0 +1,107 @@
+"""Model and training settings, validated once where they are made."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Tuple
+
+
+def _positive(owner, **fields):
+  for name, value in fields.items():
+    if value <= 0:
+      raise ValueError(f"{owner}.{name} must be > 0, got {value}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelConfig:
+  """Architecture and objective of an `LTTTDModel`.
+
+  Attributes:
+    output_dim: d, the tower embedding dimension.
+    embedding_dim: dimension of each categorical feature embedding.
+    hidden_units: tower MLP hidden widths.
+    num_layers, num_heads, width, dropout: the listwise transformer
+      (PAPER.md's default of 2 layers x 4 heads is ours to choose).
+    alpha, beta, gamma: weights of retrieval, ranking and distillation.
+    temperature: distillation temperature T.
+    reverse_weight: weight of the towers -> transformer term.
+    ranking_loss: listwise loss name (`tfrs_ltttd.losses.RANKING_LOSSES`).
+    retrieval_temperature: tau, the scale of the two-tower scores.
+  """
+
+  output_dim: int = 32
+  embedding_dim: int = 32
+  hidden_units: Tuple[int, ...] = (64,)
+  num_layers: int = 2
+  num_heads: int = 4
+  width: int = 64
+  dropout: float = 0.1
+  alpha: float = 1.0
+  beta: float = 1.0
+  gamma: float = 1.0
+  temperature: float = 1.0
+  reverse_weight: float = 0.0
+  ranking_loss: str = "softmax"
+  retrieval_temperature: float = 0.1
+
+  def __post_init__(self):
+    _positive("ModelConfig", output_dim=self.output_dim,
+              embedding_dim=self.embedding_dim, num_layers=self.num_layers,
+              num_heads=self.num_heads, width=self.width,
+              temperature=self.temperature,
+              retrieval_temperature=self.retrieval_temperature)
+    for name in ("alpha", "beta", "gamma", "reverse_weight"):
+      if getattr(self, name) < 0:
+        raise ValueError(f"ModelConfig.{name} must be >= 0, got "
+                         f"{getattr(self, name)}.")
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How `tfrs_ltttd.training.fit` trains.
+
+  Attributes:
+    epochs: passes over the train interactions.
+    batch_size: lists per step.
+    learning_rate: Adam's learning rate.
+    list_size: L, the candidate list length in training.
+    num_positives: at most this many positives per list.
+    num_in_batch_negatives: slots for anchors of other rows of the batch.
+    num_hard_negatives: slots for hard negatives, from the second epoch on.
+    hard_negative_depth: hard negatives come from the current towers' top
+      `hard_negative_depth`, after skipping the first `hard_negative_skip`
+      (our choice: the very top unseen items are often future positives, and
+      training them as negatives hurts recall).
+    hard_negative_skip: see above.
+    seed: seed of lists, shuffles and weights.
+  """
+
+  epochs: int = 3
+  batch_size: int = 256
+  learning_rate: float = 1e-3
+  list_size: int = 32
+  num_positives: int = 4
+  num_in_batch_negatives: int = 4
+  num_hard_negatives: int = 8
+  hard_negative_depth: int = 100
+  hard_negative_skip: int = 10
+  seed: int = 0
+
+  def __post_init__(self):
+    _positive("TrainConfig", epochs=self.epochs, batch_size=self.batch_size,
+              learning_rate=self.learning_rate, list_size=self.list_size,
+              num_positives=self.num_positives)
+    if self.num_in_batch_negatives >= self.batch_size:
+      raise ValueError("TrainConfig.num_in_batch_negatives must be < "
+                       f"batch_size ({self.batch_size}), got "
+                       f"{self.num_in_batch_negatives}.")
+    if self.hard_negative_depth - self.hard_negative_skip < (
+        self.num_hard_negatives):
+      raise ValueError(
+          "TrainConfig.hard_negative_depth - hard_negative_skip must be >= "
+          f"num_hard_negatives ({self.num_hard_negatives}).")
+    if (self.num_positives + self.num_hard_negatives
+        + self.num_in_batch_negatives >= self.list_size):
+      raise ValueError(
+          f"TrainConfig.list_size ({self.list_size}) must exceed "
+          "num_positives + num_hard_negatives + num_in_batch_negatives.")

@@ -1,0 +1,96 @@
+"""A container for users, items and their interactions, shared by all readers."""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Dict, Mapping
+
+import numpy as np
+
+Features = Dict[str, np.ndarray]
+
+
+@dataclasses.dataclass(frozen=True)
+class Interactions:
+  """Users, items and implicit interactions split into train and test.
+
+  Users and items are tables of features: `users[name][u]` is feature `name`
+  of the user in row `u`. Interactions refer to rows, not raw ids, so that
+  lists and indexes can gather features with a plain `np.take`.
+
+  Attributes:
+    users: user features, each an array of length `num_users`; must hold
+      `query_id_feature`.
+    items: item features, each an array of length `num_items`; must hold
+      `item_id_feature`.
+    train: `{"user": [n], "item": [n], "label": [n]}` rows and graded labels
+      (> 0 means relevant), in time order within each user.
+    test: held-out interactions, same layout as `train`.
+    query_id_feature: name of the user id feature.
+    item_id_feature: name of the item id feature.
+  """
+
+  users: Features
+  items: Features
+  train: Features
+  test: Features
+  query_id_feature: str = "user_id"
+  item_id_feature: str = "item_id"
+
+  def __post_init__(self):
+    _check_table("users", self.users, self.query_id_feature)
+    _check_table("items", self.items, self.item_id_feature)
+    for split in ("train", "test"):
+      table = getattr(self, split)
+      for key in ("user", "item", "label"):
+        if key not in table:
+          raise ValueError(
+              f"Interactions.{split} is missing '{key}': expected keys "
+              "'user', 'item' and 'label'.")
+      if np.any(table["user"] < 0) or np.any(table["user"] >= self.num_users):
+        raise ValueError(
+            f"Interactions.{split}['user'] holds rows outside "
+            f"[0, {self.num_users}).")
+      if np.any(table["item"] < 0) or np.any(table["item"] >= self.num_items):
+        raise ValueError(
+            f"Interactions.{split}['item'] holds rows outside "
+            f"[0, {self.num_items}).")
+
+  @property
+  def num_users(self) -> int:
+    return len(self.users[self.query_id_feature])
+
+  @property
+  def num_items(self) -> int:
+    return len(self.items[self.item_id_feature])
+
+  def item_probabilities(self) -> np.ndarray:
+    """Share of train interactions per item row: the in-batch sampling law."""
+    counts = np.bincount(self.train["item"], minlength=self.num_items)
+    return (counts / max(counts.sum(), 1)).astype(np.float32)
+
+  def positives(self, split: str = "train") -> Dict[int, Dict[int, float]]:
+    """`{user_row: {item_row: label}}` of the relevant interactions of a split."""
+    table = getattr(self, split)
+    out: Dict[int, Dict[int, float]] = {}
+    for u, i, y in zip(table["user"], table["item"], table["label"]):
+      if y > 0:
+        out.setdefault(int(u), {})[int(i)] = max(
+            float(y), out.get(int(u), {}).get(int(i), 0.0))
+    return out
+
+
+def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):
+  if id_feature not in table:
+    raise ValueError(
+        f"Interactions.{name} is missing its id feature '{id_feature}'.")
+  lengths = {k: len(v) for k, v in table.items()}
+  if len(set(lengths.values())) != 1:
+    raise ValueError(
+        f"Interactions.{name}: every feature must have one value per row, "
+        f"got lengths {lengths}.")
+
+
+def take(table: Mapping[str, np.ndarray], rows: np.ndarray) -> Features:
+  """Gathers the features of `rows` (any shape) from a feature table."""
+  return {name: np.take(values, rows, axis=0) for name, values in table.items()}

@@ -1,0 +1,189 @@
+"""The listwise transformer: a set encoder over the candidate list."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Sequence
+
+import tensorflow as tf
+
+# Score given to padded slots, so that they sort last and carry no mass.
+PADDING_SCORE = -1e9
+
+_REQUIRED = ("query", "candidates", "scores", "mask")
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrs_ltttd")
+class ListwiseTransformer(tf.keras.layers.Layer):
+  """Scores every candidate of a list in the context of the whole list.
+
+  One token per candidate, built as in LT-TTD (arXiv 2505.04434):
+  `x_j = [e_q ; e_j ; e_q * e_j ; r_q ; r_j ; s(q, j)]`, the query embedding,
+  the candidate embedding, their elementwise product (our addition: it hands
+  the first layer the two-tower interaction directly), the optional residual
+  side features of query and candidate, and the two-tower score. The tokens
+  are projected to `width` and pass `num_layers` pre-norm encoder blocks of
+  multi-head self-attention across the list, then an MLP head gives one score
+  per token.
+
+  There is no positional encoding (our decision: the list is a set), so the
+  layer is permutation-equivariant over candidates. Padded slots are masked
+  out of attention as keys and get `PADDING_SCORE` in the output, so the
+  scores of real candidates do not depend on what padding holds.
+
+  Args:
+    num_layers: encoder blocks.
+    num_heads: attention heads per block.
+    width: model width; must be divisible by `num_heads`.
+    ffn_width: hidden width of each block's feed-forward net; default
+      `2 * width`.
+    dropout: dropout rate in attention, feed-forward and head.
+    activation: activation of the feed-forward net and the head.
+    **kwargs: passed to `tf.keras.layers.Layer`.
+
+  Call args:
+    inputs: a dict with `"query"` [B, d], `"candidates"` [B, L, d],
+      `"scores"` [B, L] (two-tower scores), `"mask"` [B, L] (bool, True for
+      real candidates), and optionally `"query_residual"` [B, r_q] and
+      `"candidate_residuals"` [B, L, r_i].
+    training: Keras training flag (dropout).
+
+  Returns:
+    `[B, L]` scores; `PADDING_SCORE` where `mask` is False.
+
+  Raises:
+    ValueError: when a key is missing or the shapes disagree.
+
+  Example:
+
+  >>> layer = ListwiseTransformer(num_layers=1, num_heads=2, width=8)
+  >>> layer({"query": tf.ones([2, 4]), "candidates": tf.ones([2, 3, 4]),
+  ...        "scores": tf.zeros([2, 3]), "mask": tf.ones([2, 3], bool)}).shape
+  TensorShape([2, 3])
+
+  References:
+    A. Abraich, "Theoretical Guarantees for LT-TTD", arXiv 2505.04434.
+  """
+
+  def __init__(
+      self,
+      num_layers: int = 2,
+      num_heads: int = 4,
+      width: int = 64,
+      ffn_width: int | None = None,
+      dropout: float = 0.1,
+      activation: Any = "gelu",
+      **kwargs,
+  ):
+    super().__init__(**kwargs)
+    if num_layers < 1:
+      raise ValueError(f"num_layers must be >= 1, got {num_layers}.")
+    if num_heads < 1 or width % num_heads:
+      raise ValueError(f"width ({width}) must be a positive multiple of "
+                       f"num_heads ({num_heads}).")
+    if not 0.0 <= dropout < 1.0:
+      raise ValueError(f"dropout must be in [0, 1), got {dropout}.")
+    self.num_layers = num_layers
+    self.num_heads = num_heads
+    self.width = width
+    self.ffn_width = ffn_width or 2 * width
+    self.dropout = dropout
+    self.activation = tf.keras.activations.get(activation)
+
+    self._project = tf.keras.layers.Dense(width, name="project")
+    self._blocks = []
+    for i in range(num_layers):
+      self._blocks.append({
+          "norm1": tf.keras.layers.LayerNormalization(name=f"block{i}_norm1"),
+          "attention": tf.keras.layers.MultiHeadAttention(
+              num_heads, key_dim=width // num_heads, dropout=dropout,
+              name=f"block{i}_attention"),
+          "norm2": tf.keras.layers.LayerNormalization(name=f"block{i}_norm2"),
+          "ffn": tf.keras.Sequential([
+              tf.keras.layers.Dense(self.ffn_width,
+                                    activation=self.activation),
+              tf.keras.layers.Dropout(dropout),
+              tf.keras.layers.Dense(width),
+          ], name=f"block{i}_ffn"),
+          "drop": tf.keras.layers.Dropout(dropout),
+      })
+    self._final_norm = tf.keras.layers.LayerNormalization(name="final_norm")
+    self._head = tf.keras.Sequential([
+        tf.keras.layers.Dense(width, activation=self.activation),
+        tf.keras.layers.Dense(1),
+    ], name="head")
+
+  def _validate(self, inputs: Mapping[str, tf.Tensor]) -> None:
+    if not isinstance(inputs, Mapping):
+      raise ValueError(f"{self.name}: inputs must be a dict with keys "
+                       f"{list(_REQUIRED)}, got {type(inputs).__name__}.")
+    missing = [k for k in _REQUIRED if k not in inputs]
+    if missing:
+      raise ValueError(f"{self.name}: input dict is missing {missing}; "
+                       f"expected keys {list(_REQUIRED)} (+ optional "
+                       "'query_residual', 'candidate_residuals').")
+    ranks = {"query": 2, "candidates": 3, "scores": 2, "mask": 2,
+             "query_residual": 2, "candidate_residuals": 3}
+    shapes = {}
+    for key, rank in ranks.items():
+      if key in inputs:
+        shape = tf.TensorShape(inputs[key].shape)
+        if shape.rank != rank:
+          raise ValueError(f"{self.name}: '{key}' must have rank {rank}, got "
+                           f"shape {shape}.")
+        shapes[key] = shape
+    d_q, d_c = shapes["query"][-1], shapes["candidates"][-1]
+    if d_q is not None and d_c is not None and d_q != d_c:
+      raise ValueError(f"{self.name}: dimension mismatch: 'query' has d={d_q} "
+                       f"but 'candidates' has d={d_c}; they must be equal.")
+    list_size = shapes["candidates"][1]
+    for key in ("scores", "mask", "candidate_residuals"):
+      if key in shapes:
+        size = shapes[key][1]
+        if None not in (size, list_size) and size != list_size:
+          raise ValueError(
+              f"{self.name}: list length mismatch: '{key}' has L={size} but "
+              f"'candidates' has L={list_size}.")
+
+  def call(self, inputs: Mapping[str, tf.Tensor], training=None) -> tf.Tensor:
+    self._validate(inputs)
+    query = tf.convert_to_tensor(inputs["query"], tf.float32)
+    candidates = tf.convert_to_tensor(inputs["candidates"], tf.float32)
+    scores = tf.convert_to_tensor(inputs["scores"], tf.float32)
+    mask = tf.cast(inputs["mask"], tf.bool)
+    list_size = tf.shape(candidates)[1]
+
+    def tile(x):  # [B, r] -> [B, L, r]
+      return tf.tile(x[:, None, :], tf.stack([1, list_size, 1]))
+
+    q = tile(query)
+    tokens = [q, candidates, q * candidates]
+    if "query_residual" in inputs:
+      tokens.append(tile(tf.cast(inputs["query_residual"], tf.float32)))
+    if "candidate_residuals" in inputs:
+      tokens.append(tf.cast(inputs["candidate_residuals"], tf.float32))
+    tokens.append(scores[..., None])
+    x = self._project(tf.concat(tokens, axis=-1))
+
+    # Every slot attends to the real slots only: [B, L, L].
+    attention_mask = mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+    for block in self._blocks:
+      h = block["norm1"](x)
+      h = block["attention"](h, h, attention_mask=attention_mask,
+                             training=training)
+      x = x + block["drop"](h, training=training)
+      h = block["ffn"](block["norm2"](x), training=training)
+      x = x + block["drop"](h, training=training)
+    logits = tf.squeeze(self._head(self._final_norm(x), training=training), -1)
+    return tf.where(mask, logits, tf.cast(PADDING_SCORE, logits.dtype))
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "num_layers": self.num_layers,
+        "num_heads": self.num_heads,
+        "width": self.width,
+        "ffn_width": self.ffn_width,
+        "dropout": self.dropout,
+        "activation": tf.keras.activations.serialize(self.activation),
+    })
+    return config

@@ -1,0 +1,3 @@
+"""Models: LT-TTD."""
+
+from tfrs_ltttd.models.ltttd import LTTTDModel

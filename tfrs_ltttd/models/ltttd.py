@@ -1,0 +1,170 @@
+"""LTTTDModel: two towers and a listwise transformer trained jointly."""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping, Optional
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrs_ltttd.config import ModelConfig
+from tfrs_ltttd.layers.towers import ItemTower, QueryTower, describe_features
+from tfrs_ltttd.layers.transformer import ListwiseTransformer
+from tfrs_ltttd.tasks.distillation import LTTTDTask
+
+_TRAIN_KEYS = ("query", "item", "candidates", "labels", "mask")
+
+
+class LTTTDModel(tfrs.Model):
+  """LT-TTD: retrieval towers and a listwise re-ranker in one model.
+
+  `compute_loss` runs both stages on a batch from
+  `tfrs_ltttd.data.lists.make_dataset`: the towers embed the queries, their
+  positives (for the in-batch retrieval loss) and every candidate of each
+  list; the transformer scores the lists from those embeddings, the residual
+  side features and the two-tower scores; `LTTTDTask` combines the retrieval,
+  listwise ranking and distillation losses. Gradients of the ranking loss
+  reach the towers through the embeddings the transformer reads, so the
+  encoders are shared and trained by both stages.
+
+  `call` re-ranks given candidate lists: `{"query": features [B],
+  "candidates": features [B, L], "mask": optional bool [B, L]}` -> `[B, L]`
+  transformer scores.
+
+  Args:
+    query_tower: the `QueryTower`.
+    item_tower: the `ItemTower`.
+    transformer: the `ListwiseTransformer`; default constructor if None.
+    task: the `LTTTDTask`; default weights if None.
+    item_id_feature: the item id feature, used for accidental-hit removal.
+    **kwargs: passed to `tfrs.Model`.
+
+  Example:
+
+  >>> from tfrs_ltttd.config import ModelConfig
+  >>> from tfrs_ltttd.data import synthetic, lists
+  >>> data = synthetic.generate(synthetic.SyntheticConfig(
+  ...     num_users=40, num_items=60, interactions_per_user=6))
+  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8))
+  >>> model.compile(optimizer="adam")
+  >>> ds = lists.make_dataset(data, lists.build_lists(data, 6), 32)
+  >>> history = model.fit(ds, epochs=1, verbose=0)
+  >>> sorted(history.history)[:3]
+  ['distillation_loss', 'loss', 'ranking_loss']
+  """
+
+  def __init__(
+      self,
+      query_tower: QueryTower,
+      item_tower: ItemTower,
+      transformer: Optional[ListwiseTransformer] = None,
+      task: Optional[LTTTDTask] = None,
+      item_id_feature: str = "item_id",
+      **kwargs,
+  ):
+    super().__init__(**kwargs)
+    if query_tower.output_dim != item_tower.output_dim:
+      raise ValueError(
+          f"output_dim mismatch: the query tower gives d="
+          f"{query_tower.output_dim}, the item tower d="
+          f"{item_tower.output_dim}; dot-product scores need them equal.")
+    if item_id_feature not in item_tower.feature_names:
+      raise ValueError(f"item_id_feature '{item_id_feature}' is not a "
+                       f"feature of the item tower {item_tower.feature_names}.")
+    self.query_tower = query_tower
+    self.item_tower = item_tower
+    self.transformer = transformer or ListwiseTransformer()
+    self.task = task or LTTTDTask()
+    self.item_id_feature = item_id_feature
+
+  @classmethod
+  def from_data(cls, data, config: Optional[ModelConfig] = None
+                ) -> "LTTTDModel":
+    """Builds an untrained model whose tower vocabularies come from `data`.
+
+    Args:
+      data: a `tfrs_ltttd.data.Interactions`; categorical columns of its
+        user and item tables become lookups, float columns standardised
+        numeric features.
+      config: architecture and objective; `ModelConfig()` if None.
+
+    Returns:
+      An untrained `LTTTDModel`.
+    """
+    config = config or ModelConfig()
+    towers = {}
+    for name, tower_cls, table, id_feature in [
+        ("query_tower", QueryTower, data.users, data.query_id_feature),
+        ("item_tower", ItemTower, data.items, data.item_id_feature)]:
+      vocabularies, numeric = describe_features(table)
+      towers[name] = tower_cls(
+          vocabularies, numeric, id_feature=id_feature,
+          output_dim=config.output_dim, embedding_dim=config.embedding_dim,
+          hidden_units=config.hidden_units, name=name)
+    transformer = ListwiseTransformer(
+        num_layers=config.num_layers, num_heads=config.num_heads,
+        width=config.width, dropout=config.dropout)
+    task = LTTTDTask(
+        alpha=config.alpha, beta=config.beta, gamma=config.gamma,
+        temperature=config.temperature, reverse_weight=config.reverse_weight,
+        ranking_loss=config.ranking_loss,
+        retrieval_temperature=config.retrieval_temperature)
+    return cls(towers["query_tower"], towers["item_tower"], transformer, task,
+               item_id_feature=data.item_id_feature)
+
+  def tower_scores(self, query: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
+    """Two-tower scores `<e_q, e_j> / tau`: `[B, d], [B, L, d] -> [B, L]`."""
+    return tf.einsum("bd,bld->bl", query, candidates) / (
+        self.task.retrieval_temperature)
+
+  def score_lists(
+      self,
+      query_features: Mapping[str, tf.Tensor],
+      candidate_features: Mapping[str, tf.Tensor],
+      mask: Optional[tf.Tensor] = None,
+      training=None,
+  ) -> Dict[str, tf.Tensor]:
+    """Runs both towers and the transformer on candidate lists.
+
+    Returns:
+      `{"query": [B, d], "candidates": [B, L, d], "tower_scores": [B, L],
+      "scores": [B, L]}`, the last being the transformer's.
+    """
+    q, r_q = self.query_tower.embed_with_residual(query_features,
+                                                  training=training)
+    c, r_c = self.item_tower.embed_with_residual(candidate_features,
+                                                 training=training)
+    if mask is None:
+      mask = tf.ones(tf.shape(c)[:2], tf.bool)
+    s = self.tower_scores(q, c)
+    z = self.transformer(
+        {"query": q, "candidates": c, "scores": s, "mask": mask,
+         "query_residual": r_q, "candidate_residuals": r_c},
+        training=training)
+    return {"query": q, "candidates": c, "tower_scores": s, "scores": z}
+
+  def call(self, inputs: Mapping[str, Mapping[str, tf.Tensor]],
+           training=None) -> tf.Tensor:
+    for key in ("query", "candidates"):
+      if key not in inputs:
+        raise ValueError(f"LTTTDModel: input dict is missing '{key}'; "
+                         "expected 'query' and 'candidates' (+ 'mask').")
+    return self.score_lists(inputs["query"], inputs["candidates"],
+                            inputs.get("mask"), training=training)["scores"]
+
+  def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
+    missing = [k for k in _TRAIN_KEYS if k not in inputs]
+    if missing:
+      raise ValueError(
+          f"LTTTDModel.compute_loss: batch is missing {missing}; expected "
+          f"{list(_TRAIN_KEYS)} (+ 'item_probability'), as "
+          "tfrs_ltttd.data.lists.make_dataset produces.")
+    out = self.score_lists(inputs["query"], inputs["candidates"],
+                           inputs["mask"], training=training)
+    positives = self.item_tower(inputs["item"], training=training)
+    return self.task(
+        out["query"], positives, out["tower_scores"], out["scores"],
+        inputs["labels"], inputs["mask"],
+        candidate_sampling_probability=inputs.get("item_probability"),
+        candidate_ids=inputs["item"][self.item_id_feature],
+        compute_metrics=not training)

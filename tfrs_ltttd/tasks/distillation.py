@@ -1,0 +1,203 @@
+"""LTTTDTask: retrieval + listwise ranking + distillation, weighted."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Optional
+
+import tensorflow as tf
+import tensorflow_recommenders as tfrs
+
+from tfrs_ltttd import losses
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrs_ltttd")
+class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
+  """The joint LT-TTD objective.
+
+  `loss = alpha * L_retrieval + beta * L_rank + gamma * L_KD
+  (+ reverse_weight * L_KD_reverse)`, each term a mean over queries (our
+  choice, so that the weights do not depend on the batch size):
+
+  - `L_retrieval`: `tfrs.tasks.Retrieval`, in-batch softmax over the
+    two-tower scores `<e_q, e_i> / retrieval_temperature`, with the log-Q
+    sampling-probability correction when probabilities are given.
+  - `L_rank`: a `tfr.keras.losses` listwise loss of the transformer scores
+    against the graded labels of the candidate list (softmax by default).
+  - `L_KD`: `T^2 * KL(softmax(z / T) || softmax(s / T))` on the same list,
+    the transformer scores z as teacher (gradient stopped) and the two-tower
+    scores s as student: it pulls retrieval toward the re-ranker.
+  - `L_KD_reverse` (optional, the "bidirectional" variant): the same with the
+    roles swapped, towers teaching the transformer.
+
+  Each term is logged as its own metric (`retrieval_loss`, `ranking_loss`,
+  `distillation_loss`, and `reverse_distillation_loss` when its weight is
+  positive) with its unweighted value, so runs with different weights
+  compare directly. A zero weight removes its term from the total loss and
+  from the gradient.
+
+  Args:
+    alpha: weight of the retrieval loss.
+    beta: weight of the listwise ranking loss.
+    gamma: distillation strength (the paper's knob on irretrievable items).
+    temperature: distillation temperature T > 0.
+    reverse_weight: weight of the reverse (towers -> transformer) term.
+    ranking_loss: short name, see `tfrs_ltttd.losses.ranking_loss`.
+    retrieval_temperature: the two-tower score scale tau > 0; the model uses
+      the same tau for the scores it gives the transformer.
+    remove_accidental_hits: drop in-batch negatives equal to the positive
+      (needs candidate ids).
+    retrieval_metrics: optional `tfrs.metrics.FactorizedTopK` metrics,
+      computed outside training only.
+    **kwargs: passed to `tf.keras.layers.Layer`.
+
+  Raises:
+    ValueError: for a negative weight or a non-positive temperature.
+
+  References:
+    A. Abraich, "Theoretical Guarantees for LT-TTD", arXiv 2505.04434.
+    G. Hinton et al., "Distilling the Knowledge in a Neural Network", 2015.
+  """
+
+  def __init__(
+      self,
+      alpha: float = 1.0,
+      beta: float = 1.0,
+      gamma: float = 1.0,
+      temperature: float = 1.0,
+      reverse_weight: float = 0.0,
+      ranking_loss: str = "softmax",
+      retrieval_temperature: float = 0.1,
+      remove_accidental_hits: bool = True,
+      retrieval_metrics: Optional[Any] = None,
+      **kwargs,
+  ):
+    super().__init__(**kwargs)
+    for field, value in [("alpha", alpha), ("beta", beta), ("gamma", gamma),
+                         ("reverse_weight", reverse_weight)]:
+      if value < 0:
+        raise ValueError(f"LTTTDTask: {field} must be >= 0 (a loss weight), "
+                         f"got {value}.")
+    for field, value in [("temperature", temperature),
+                         ("retrieval_temperature", retrieval_temperature)]:
+      if value <= 0:
+        raise ValueError(f"LTTTDTask: {field} must be > 0, got {value}.")
+    self.alpha = float(alpha)
+    self.beta = float(beta)
+    self.gamma = float(gamma)
+    self.temperature = float(temperature)
+    self.reverse_weight = float(reverse_weight)
+    self.ranking_loss_name = ranking_loss
+    self.retrieval_temperature = float(retrieval_temperature)
+    self.remove_accidental_hits = remove_accidental_hits
+
+    self._retrieval = tfrs.tasks.Retrieval(
+        loss=tf.keras.losses.CategoricalCrossentropy(
+            from_logits=True,
+            reduction=tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE),
+        metrics=retrieval_metrics,
+        temperature=self.retrieval_temperature,
+        remove_accidental_hits=remove_accidental_hits)
+    self._ranking_loss = losses.ranking_loss(ranking_loss)
+    self.retrieval_loss_tracker = tf.keras.metrics.Mean("retrieval_loss")
+    self.ranking_loss_tracker = tf.keras.metrics.Mean("ranking_loss")
+    self.distillation_loss_tracker = tf.keras.metrics.Mean("distillation_loss")
+    self.reverse_loss_tracker = (
+        tf.keras.metrics.Mean("reverse_distillation_loss")
+        if reverse_weight > 0 else None)
+
+  def terms(
+      self,
+      query_embeddings: tf.Tensor,
+      item_embeddings: tf.Tensor,
+      tower_scores: tf.Tensor,
+      transformer_scores: tf.Tensor,
+      labels: tf.Tensor,
+      mask: tf.Tensor,
+      candidate_sampling_probability: Optional[tf.Tensor] = None,
+      candidate_ids: Optional[tf.Tensor] = None,
+      compute_metrics: bool = True,
+  ) -> Dict[str, tf.Tensor]:
+    """Computes the unweighted loss terms (see `call` for the arguments)."""
+    mask = tf.cast(mask, tf.bool)
+    labels = tf.where(mask, tf.cast(labels, tf.float32), -1.0)
+    kd = losses.list_kl_divergence(
+        tf.stop_gradient(transformer_scores), tower_scores, mask,
+        self.temperature)
+    out = {
+        "retrieval_loss": self._retrieval(
+            query_embeddings, item_embeddings,
+            candidate_sampling_probability=candidate_sampling_probability,
+            candidate_ids=(candidate_ids if self.remove_accidental_hits
+                           else None),
+            compute_metrics=compute_metrics, compute_batch_metrics=False),
+        "ranking_loss": self._ranking_loss(labels, transformer_scores),
+        "distillation_loss": tf.reduce_mean(kd),
+    }
+    if self.reverse_weight > 0:
+      out["reverse_distillation_loss"] = tf.reduce_mean(
+          losses.list_kl_divergence(
+              tf.stop_gradient(tower_scores), transformer_scores, mask,
+              self.temperature))
+    return out
+
+  def call(
+      self,
+      query_embeddings: tf.Tensor,
+      item_embeddings: tf.Tensor,
+      tower_scores: tf.Tensor,
+      transformer_scores: tf.Tensor,
+      labels: tf.Tensor,
+      mask: tf.Tensor,
+      candidate_sampling_probability: Optional[tf.Tensor] = None,
+      candidate_ids: Optional[tf.Tensor] = None,
+      compute_metrics: bool = True,
+  ) -> tf.Tensor:
+    """Returns the weighted total loss and updates the per-term metrics.
+
+    Args:
+      query_embeddings: `[B, d]` query tower outputs.
+      item_embeddings: `[B, d]` item tower outputs of each query's positive;
+        the other rows are its in-batch negatives.
+      tower_scores: `[B, L]` two-tower scores of the candidate list.
+      transformer_scores: `[B, L]` transformer scores of the same list.
+      labels: `[B, L]` graded labels (> 0 relevant).
+      mask: `[B, L]` bool, True for real slots.
+      candidate_sampling_probability: `[B]` sampling probability of each
+        positive, for the log-Q correction.
+      candidate_ids: `[B]` ids of the positives, for accidental-hit removal.
+      compute_metrics: update the retrieval metrics (off in training).
+
+    Returns:
+      The scalar total loss.
+    """
+    terms = self.terms(query_embeddings, item_embeddings, tower_scores,
+                       transformer_scores, labels, mask,
+                       candidate_sampling_probability, candidate_ids,
+                       compute_metrics)
+    weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
+               "distillation_loss": self.gamma,
+               "reverse_distillation_loss": self.reverse_weight}
+    trackers = {"retrieval_loss": self.retrieval_loss_tracker,
+                "ranking_loss": self.ranking_loss_tracker,
+                "distillation_loss": self.distillation_loss_tracker,
+                "reverse_distillation_loss": self.reverse_loss_tracker}
+    updates = [trackers[k].update_state(v) for k, v in terms.items()]
+    # A zero weight drops its term: no 0 * inf or 0 * nan, no gradient.
+    total = tf.add_n([weights[k] * v for k, v in terms.items() if weights[k]]
+                     or [tf.constant(0.0)])
+    with tf.control_dependencies(updates):
+      return tf.identity(total)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({
+        "alpha": self.alpha,
+        "beta": self.beta,
+        "gamma": self.gamma,
+        "temperature": self.temperature,
+        "reverse_weight": self.reverse_weight,
+        "ranking_loss": self.ranking_loss_name,
+        "retrieval_temperature": self.retrieval_temperature,
+        "remove_accidental_hits": self.remove_accidental_hits,
+    })
+    return config
