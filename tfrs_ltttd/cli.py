@@ -11,26 +11,36 @@ from typing import List, Optional
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _train_synthetic(args: argparse.Namespace):
+  """Generates the synthetic data and trains LT-TTD on it."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from tfrs_ltttd import evaluation, training  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd import training  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.config import ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.data import synthetic  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.models import LTTTDModel  # pylint: disable=g-import-not-at-top
 
   tf.get_logger().setLevel("ERROR")
   tf.keras.utils.set_random_seed(args.seed)
-  data = synthetic.generate(synthetic.SyntheticConfig(
-      num_users=args.num_users, num_items=args.num_items, seed=args.seed))
+  data_config = synthetic.SyntheticConfig(
+      num_users=args.num_users, num_items=args.num_items, seed=args.seed)
+  data = synthetic.generate(data_config)
   print(f"Synthetic data: {data.num_users} users, {data.num_items} items, "
         f"{len(data.train['user'])} train / {len(data.test['user'])} test "
         "interactions.")
-  model = LTTTDModel.from_data(data, ModelConfig(gamma=args.gamma))
+  model_config = ModelConfig(gamma=args.gamma)
+  model = LTTTDModel.from_data(data, model_config)
   start = time.perf_counter()
   training.fit(model, data, TrainConfig(epochs=args.epochs, seed=args.seed),
                verbose=1)
-  seconds = time.perf_counter() - start
+  args.train_seconds = time.perf_counter() - start
+  return model, data, data_config, model_config
+
+
+def _demo(args: argparse.Namespace) -> int:
+  from tfrs_ltttd import evaluation  # pylint: disable=g-import-not-at-top
+
+  model, data, _, _ = _train_synthetic(args)
   k = args.k_retrieval
   ours = evaluation.evaluate(model, data, k_retrieval=k)
   chance = evaluation.random_baseline(data, k_retrieval=k, seed=args.seed)
@@ -38,14 +48,57 @@ def _demo(args: argparse.Namespace) -> int:
           ("NDCG@10 (final ranking)", "ndcg@10"),
           ("MRR (final ranking)", "mrr"),
           ("NDCG@10 (two-tower order)", "ndcg@10_two_tower")]
-  print(f"\nHeld-out evaluation ({args.epochs} epochs, {seconds:.0f} s "
-        "training):")
+  print(f"\nHeld-out evaluation ({args.epochs} epochs, "
+        f"{args.train_seconds:.0f} s training):")
   print(f"| {'metric':<26} | {'LT-TTD':>7} | {'random':>7} |")
   print(f"|{'-' * 28}|{'-' * 9}|{'-' * 9}|")
   for label, key in rows:
     base = f"{chance[key]:7.4f}" if key in chance else f"{'':>7}"
     print(f"| {label:<26} | {ours[key]:7.4f} | {base} |")
   return 0
+
+
+def _train(args: argparse.Namespace) -> int:
+  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
+
+  if os.path.exists(args.output):
+    raise ValueError(f"--output {args.output} exists already; checkpoints "
+                     "are never overwritten.")
+  model, _, data_config, model_config = _train_synthetic(args)
+  path = checkpoint.save(model, data_config, model_config, args.output)
+  print(f"Checkpoint written to {path}")
+  return 0
+
+
+def _export(args: argparse.Namespace) -> int:
+  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.serving import Recommender, custom_ops, export  # pylint: disable=g-import-not-at-top
+
+  if args.checkpoint:
+    model, data = checkpoint.load(args.checkpoint)
+  else:
+    print("No --checkpoint given: training on the embedded synthetic data.")
+    model, data, _, _ = _train_synthetic(args)
+  recommender = Recommender(model, data.items, data.item_id_feature,
+                            index=args.index,
+                            num_candidates=args.num_candidates, k=args.k)
+  path = export(recommender, args.output, args.name, args.version)
+  extra = sorted(custom_ops(path))
+  print(f"SavedModel written to {path} (index: {args.index}, "
+        f"K={recommender.num_candidates}, k={recommender.k}).")
+  print("Custom ops: " + (", ".join(extra) + " (needs a model server built "
+                          "with ScaNN's ops)" if extra else
+                          "none (loads in stock TensorFlow Serving)"))
+  return 0
+
+
+def _add_training_flags(parser: argparse.ArgumentParser) -> None:
+  parser.add_argument("--epochs", type=int, default=3)
+  parser.add_argument("--num-users", type=int, default=2000)
+  parser.add_argument("--num-items", type=int, default=1000)
+  parser.add_argument("--gamma", type=float, default=1.0,
+                      help="distillation strength")
+  parser.add_argument("--seed", type=int, default=0)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -60,14 +113,44 @@ def main(argv: Optional[List[str]] = None) -> int:
       description="Generates the synthetic data, trains LT-TTD and prints "
       "recall@K of retrieval and NDCG@10 of the final ranking on the "
       "held-out split, beside a random ranking.")
-  demo.add_argument("--epochs", type=int, default=3)
-  demo.add_argument("--num-users", type=int, default=2000)
-  demo.add_argument("--num-items", type=int, default=1000)
-  demo.add_argument("--gamma", type=float, default=1.0,
-                    help="distillation strength")
+  _add_training_flags(demo)
   demo.add_argument("--k-retrieval", type=int, default=100)
-  demo.add_argument("--seed", type=int, default=0)
   demo.set_defaults(run=_demo)
+
+  train = commands.add_parser(
+      "train", help="train on the synthetic data and save a checkpoint")
+  train.add_argument("--output", required=True,
+                     help="new checkpoint folder (never overwritten)")
+  _add_training_flags(train)
+  train.set_defaults(run=_train)
+
+  export = commands.add_parser(
+      "export", help="export a TF Serving SavedModel",
+      formatter_class=argparse.RawDescriptionHelpFormatter,
+      description="Writes OUTPUT/NAME/VERSION/, the layout TF Serving "
+      "loads, with the signatures\n  serving_default (query features -> "
+      "top-k item_ids, scores),\n  retrieve (query features -> top-K "
+      "item_ids, two-tower scores),\n  rank (query features + "
+      "candidate_ids -> scores, mask).\n\n--index bruteforce uses only "
+      "built-in TensorFlow ops: it loads in the stock\ntensorflow_model_server. "
+      "--index scann needs ScaNN's custom ops (Scann>...):\nserve it with a "
+      "model server built with them (e.g. the google/tf-serving-scann\nimage), "
+      "and `import scann` before tf.saved_model.load in Python.")
+  export.add_argument("--output", required=True,
+                      help="base folder; the export goes to OUTPUT/NAME/VERSION")
+  export.add_argument("--index", choices=["bruteforce", "scann"],
+                      default="bruteforce")
+  export.add_argument("--checkpoint",
+                      help="checkpoint from `ltttd train`; without it, "
+                      "train on the synthetic data first")
+  export.add_argument("--name", default="ltttd")
+  export.add_argument("--version", type=int,
+                      help="default: one more than the largest present")
+  export.add_argument("--num-candidates", type=int, default=200,
+                      help="K, the retrieval depth")
+  export.add_argument("--k", type=int, default=10, help="results returned")
+  _add_training_flags(export)
+  export.set_defaults(run=_export)
   args = parser.parse_args(argv)
   try:
     return args.run(args)

@@ -27,6 +27,8 @@ class ModelConfig:
     reverse_weight: weight of the towers -> transformer term.
     ranking_loss: listwise loss name (`tfrs_ltttd.losses.RANKING_LOSSES`).
     retrieval_temperature: tau, the scale of the two-tower scores.
+    ranking_gradient_to_towers: let the listwise loss train the towers
+      directly (see `LTTTDModel`; off by default, our decision).
   """
 
   output_dim: int = 32
@@ -43,6 +45,7 @@ class ModelConfig:
   reverse_weight: float = 0.0
   ranking_loss: str = "softmax"
   retrieval_temperature: float = 0.1
+  ranking_gradient_to_towers: bool = False
 
   def __post_init__(self):
     _positive("ModelConfig", output_dim=self.output_dim,

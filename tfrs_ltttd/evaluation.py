@@ -6,24 +6,10 @@ from typing import Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
-import tensorflow_recommenders as tfrs
 
 from tfrs_ltttd.data.interactions import Interactions, take
 from tfrs_ltttd.metrics import ranking
-
-
-def _batched(fn, table, batch_size):
-  n = len(next(iter(table.values())))
-  outs = [fn({k: v[i:i + batch_size] for k, v in table.items()})
-          for i in range(0, n, batch_size)]
-  return [np.concatenate(parts) for parts in zip(*outs)]
-
-
-def encode_catalogue(model, items: Dict[str, np.ndarray],
-                     batch_size: int = 4096) -> Tuple[np.ndarray, np.ndarray]:
-  """Item tower embeddings `[N, d]` of the whole catalogue, in row order."""
-  fn = tf.function(lambda x: model.item_tower(x, training=False))
-  return _batched(lambda x: (fn(x).numpy(),), items, batch_size)[0]
+from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
 
 
 def retrieve(
@@ -36,27 +22,26 @@ def retrieve(
 ) -> Tuple[np.ndarray, np.ndarray]:
   """Exact top-k item rows per user from the item tower over the catalogue.
 
-  Uses `tfrs.layers.factorized_top_k.BruteForce`; with `exclude_train`, the
-  items a user interacted with in train are excluded (the usual protocol for
-  implicit feedback), through `query_with_exclusions`.
+  Uses a BruteForce index (`tfrs_ltttd.retrieval.build_index`); with
+  `exclude_train`, the items a user interacted with in train are excluded
+  (the usual protocol for implicit feedback) via `query_with_exclusions`.
 
   Returns:
     `(scores [U, k], item_rows [U, k])`, scores being `<e_q, e_i>`.
   """
-  item_rows = np.arange(data.num_items, dtype=np.int64)
-  index = tfrs.layers.factorized_top_k.BruteForce(k=k)
-  index.index(tf.constant(encode_catalogue(model, data.items)),
-              tf.constant(item_rows))
-  query_fn = tf.function(lambda x: model.query_tower(x, training=False))
+  embeddings, _ = encode_catalogue(model.item_tower, data.items)
+  index = build_index(embeddings, kind="bruteforce", k=k)
+  query_fn = tf.function(lambda x: model.query_tower(x, training=False),
+                         reduce_retracing=True)
   exclusions = None
   if exclude_train:
-    seen = {}
-    for u, i in zip(data.train["user"], data.train["item"]):
-      seen.setdefault(int(u), []).append(int(i))
-    width = max([len(v) for v in seen.values()] + [1])
-    exclusions = np.full((data.num_users, width), -1, np.int64)
-    for u, items in seen.items():
-      exclusions[u, :len(items)] = items
+    counts = np.bincount(data.train["user"], minlength=data.num_users)
+    order = np.argsort(data.train["user"], kind="stable")
+    column = np.arange(len(order)) - np.repeat(
+        np.cumsum(counts) - counts, counts)
+    exclusions = np.full((data.num_users, max(int(counts.max()), 1)), -1,
+                         np.int64)
+    exclusions[data.train["user"][order], column] = data.train["item"][order]
   scores, rows = [], []
   for start in range(0, len(user_rows), batch_size):
     users = user_rows[start:start + batch_size]
@@ -75,7 +60,7 @@ def rerank(model, data: Interactions, user_rows: np.ndarray,
            item_rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
   """Transformer scores `[U, K]` for the candidate lists `item_rows`."""
   fn = tf.function(lambda q, c: model({"query": q, "candidates": c},
-                                      training=False))
+                                      training=False), reduce_retracing=True)
   out = []
   for start in range(0, len(user_rows), batch_size):
     users = user_rows[start:start + batch_size]

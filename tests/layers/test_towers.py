@@ -73,3 +73,9 @@ def test_describe_features_splits_by_dtype():
       "x": np.array([1.0, 3.0], np.float32)})
   assert vocab == {"id": [1, 3], "tag": ["a", "b"]}
   assert numeric == {"x": (2.0, 1.0)}
+
+
+def test_a_first_call_on_length_one_lists_does_not_reshape_later_calls():
+  tower = _tower()
+  tower({k: tf.expand_dims(v, 1)[:1] for k, v in FEATURES.items()})  # [1, 1]
+  assert tower(FEATURES).shape == (3, 6)

@@ -84,6 +84,7 @@ def test_dropout_only_in_training():
 
 @pytest.mark.parametrize("change,match", [
     (lambda x: x.pop("mask"), r"missing \['mask'\]"),
+    (lambda x: x.update(mask=None), r"missing \['mask'\]"),
     (lambda x: x.update(query=np.ones((2, 3), np.float32)),
      "dimension mismatch.*d=3.*d=4"),
     (lambda x: x.update(scores=np.ones((2, 4), np.float32)),

@@ -116,27 +116,27 @@ class Tower(tf.keras.layers.Layer):
     self.activation = tf.keras.activations.get(activation)
     self.dropout = dropout
 
-    self._encoders = {}
+    # Plain layer lists, not tf.keras.Sequential: a Sequential fixes a
+    # reference input shape on its first call and would then reshape inputs
+    # of another rank ([batch] vs [batch, list_size]).
+    self._lookups, self._embeddings = {}, {}
     for name, vocab in self.vocabularies.items():
       if all(isinstance(v, (int, np.integer)) for v in vocab):
-        lookup = tf.keras.layers.IntegerLookup(
+        self._lookups[name] = tf.keras.layers.IntegerLookup(
             vocabulary=np.asarray(vocab, np.int64), num_oov_indices=1,
             mask_token=None, name=f"{name}_lookup")
       else:
-        lookup = tf.keras.layers.StringLookup(
+        self._lookups[name] = tf.keras.layers.StringLookup(
             vocabulary=[str(v) for v in vocab], num_oov_indices=1,
             mask_token=None, name=f"{name}_lookup")
-      self._encoders[name] = tf.keras.Sequential([
-          lookup,
-          tf.keras.layers.Embedding(len(vocab) + 1, embedding_dim,
-                                    name=f"{name}_embedding"),
-      ], name=f"{name}_encoder")
-    self._mlp = tf.keras.Sequential(name="mlp")
+      self._embeddings[name] = tf.keras.layers.Embedding(
+          len(vocab) + 1, embedding_dim, name=f"{name}_embedding")
+    self._mlp = []
     for units in self.hidden_units:
-      self._mlp.add(tf.keras.layers.Dense(units, activation=self.activation))
+      self._mlp.append(tf.keras.layers.Dense(units, activation=self.activation))
       if dropout:
-        self._mlp.add(tf.keras.layers.Dropout(dropout))
-    self._mlp.add(tf.keras.layers.Dense(output_dim))
+        self._mlp.append(tf.keras.layers.Dropout(dropout))
+    self._mlp.append(tf.keras.layers.Dense(output_dim, name="output"))
 
   @property
   def feature_names(self):
@@ -164,7 +164,8 @@ class Tower(tf.keras.layers.Layer):
         value = (tf.cast(inputs[name], tf.float32) - mean) / var**0.5
         encoded[name] = value[..., None]
       else:
-        encoded[name] = self._encoders[name](inputs[name])
+        encoded[name] = self._embeddings[name](self._lookups[name](
+            inputs[name]))
     return encoded
 
   def embed_with_residual(
@@ -173,7 +174,9 @@ class Tower(tf.keras.layers.Layer):
     """Returns `(embedding [..., d], residual [..., residual_dim])`."""
     encoded = self._encode(inputs)
     x = tf.concat([encoded[n] for n in self.feature_names], axis=-1)
-    embedding = tf.math.l2_normalize(self._mlp(x, training=training), axis=-1)
+    for layer in self._mlp:
+      x = layer(x, training=training)
+    embedding = tf.math.l2_normalize(x, axis=-1)
     side = [encoded[n] for n in self.feature_names if n != self.id_feature]
     if side:
       residual = tf.concat(side, axis=-1)

@@ -98,25 +98,24 @@ class ListwiseTransformer(tf.keras.layers.Layer):
               num_heads, key_dim=width // num_heads, dropout=dropout,
               name=f"block{i}_attention"),
           "norm2": tf.keras.layers.LayerNormalization(name=f"block{i}_norm2"),
-          "ffn": tf.keras.Sequential([
-              tf.keras.layers.Dense(self.ffn_width,
-                                    activation=self.activation),
-              tf.keras.layers.Dropout(dropout),
-              tf.keras.layers.Dense(width),
-          ], name=f"block{i}_ffn"),
+          "ffn_in": tf.keras.layers.Dense(self.ffn_width,
+                                          activation=self.activation,
+                                          name=f"block{i}_ffn_in"),
+          "ffn_out": tf.keras.layers.Dense(width, name=f"block{i}_ffn_out"),
           "drop": tf.keras.layers.Dropout(dropout),
       })
     self._final_norm = tf.keras.layers.LayerNormalization(name="final_norm")
-    self._head = tf.keras.Sequential([
-        tf.keras.layers.Dense(width, activation=self.activation),
-        tf.keras.layers.Dense(1),
-    ], name="head")
+    # Plain layers, not tf.keras.Sequential, which would pin the list length
+    # of its first call as a reference shape.
+    self._head_hidden = tf.keras.layers.Dense(width, activation=self.activation,
+                                              name="head_hidden")
+    self._head_out = tf.keras.layers.Dense(1, name="head_out")
 
   def _validate(self, inputs: Mapping[str, tf.Tensor]) -> None:
     if not isinstance(inputs, Mapping):
       raise ValueError(f"{self.name}: inputs must be a dict with keys "
                        f"{list(_REQUIRED)}, got {type(inputs).__name__}.")
-    missing = [k for k in _REQUIRED if k not in inputs]
+    missing = [k for k in _REQUIRED if inputs.get(k) is None]
     if missing:
       raise ValueError(f"{self.name}: input dict is missing {missing}; "
                        f"expected keys {list(_REQUIRED)} (+ optional "
@@ -125,8 +124,10 @@ class ListwiseTransformer(tf.keras.layers.Layer):
              "query_residual": 2, "candidate_residuals": 3}
     shapes = {}
     for key, rank in ranks.items():
-      if key in inputs:
+      if inputs.get(key) is not None:
         shape = tf.TensorShape(inputs[key].shape)
+        if shape.rank is None:  # unknown while tracing; checked by the ops
+          shape = tf.TensorShape([None] * rank)
         if shape.rank != rank:
           raise ValueError(f"{self.name}: '{key}' must have rank {rank}, got "
                            f"shape {shape}.")
@@ -157,9 +158,9 @@ class ListwiseTransformer(tf.keras.layers.Layer):
 
     q = tile(query)
     tokens = [q, candidates, q * candidates]
-    if "query_residual" in inputs:
+    if inputs.get("query_residual") is not None:
       tokens.append(tile(tf.cast(inputs["query_residual"], tf.float32)))
-    if "candidate_residuals" in inputs:
+    if inputs.get("candidate_residuals") is not None:
       tokens.append(tf.cast(inputs["candidate_residuals"], tf.float32))
     tokens.append(scores[..., None])
     x = self._project(tf.concat(tokens, axis=-1))
@@ -171,9 +172,11 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       h = block["attention"](h, h, attention_mask=attention_mask,
                              training=training)
       x = x + block["drop"](h, training=training)
-      h = block["ffn"](block["norm2"](x), training=training)
+      h = block["ffn_in"](block["norm2"](x))
+      h = block["ffn_out"](block["drop"](h, training=training))
       x = x + block["drop"](h, training=training)
-    logits = tf.squeeze(self._head(self._final_norm(x), training=training), -1)
+    logits = tf.squeeze(
+        self._head_out(self._head_hidden(self._final_norm(x))), -1)
     return tf.where(mask, logits, tf.cast(PADDING_SCORE, logits.dtype))
 
   def get_config(self) -> Dict[str, Any]:

@@ -23,9 +23,15 @@ class LTTTDModel(tfrs.Model):
   positives (for the in-batch retrieval loss) and every candidate of each
   list; the transformer scores the lists from those embeddings, the residual
   side features and the two-tower scores; `LTTTDTask` combines the retrieval,
-  listwise ranking and distillation losses. Gradients of the ranking loss
-  reach the towers through the embeddings the transformer reads, so the
-  encoders are shared and trained by both stages.
+  listwise ranking and distillation losses in one optimisation step.
+
+  By default the transformer reads the tower outputs through a stop-gradient
+  (our decision, `ranking_gradient_to_towers=False`): the towers then learn
+  from the retrieval loss and from distillation, the channel the paper names
+  for moving ranking quality into retrieval, while the transformer learns
+  from the ranking loss. Letting the listwise loss reach the towers directly
+  lowered the synthetic demo's recall@100 from 0.758 to 0.736 (4 epochs,
+  seed 0), as the towers bent toward what helps the transformer read them.
 
   `call` re-ranks given candidate lists: `{"query": features [B],
   "candidates": features [B, L], "mask": optional bool [B, L]}` -> `[B, L]`
@@ -37,6 +43,8 @@ class LTTTDModel(tfrs.Model):
     transformer: the `ListwiseTransformer`; default constructor if None.
     task: the `LTTTDTask`; default weights if None.
     item_id_feature: the item id feature, used for accidental-hit removal.
+    ranking_gradient_to_towers: let the ranking loss train the towers
+      through the embeddings the transformer reads.
     **kwargs: passed to `tfrs.Model`.
 
   Example:
@@ -60,6 +68,7 @@ class LTTTDModel(tfrs.Model):
       transformer: Optional[ListwiseTransformer] = None,
       task: Optional[LTTTDTask] = None,
       item_id_feature: str = "item_id",
+      ranking_gradient_to_towers: bool = False,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -76,6 +85,7 @@ class LTTTDModel(tfrs.Model):
     self.transformer = transformer or ListwiseTransformer()
     self.task = task or LTTTDTask()
     self.item_id_feature = item_id_feature
+    self.ranking_gradient_to_towers = ranking_gradient_to_towers
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -110,7 +120,8 @@ class LTTTDModel(tfrs.Model):
         ranking_loss=config.ranking_loss,
         retrieval_temperature=config.retrieval_temperature)
     return cls(towers["query_tower"], towers["item_tower"], transformer, task,
-               item_id_feature=data.item_id_feature)
+               item_id_feature=data.item_id_feature,
+               ranking_gradient_to_towers=config.ranking_gradient_to_towers)
 
   def tower_scores(self, query: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
     """Two-tower scores `<e_q, e_j> / tau`: `[B, d], [B, L, d] -> [B, L]`."""
@@ -137,10 +148,11 @@ class LTTTDModel(tfrs.Model):
     if mask is None:
       mask = tf.ones(tf.shape(c)[:2], tf.bool)
     s = self.tower_scores(q, c)
-    z = self.transformer(
-        {"query": q, "candidates": c, "scores": s, "mask": mask,
-         "query_residual": r_q, "candidate_residuals": r_c},
-        training=training)
+    read = {"query": q, "candidates": c, "scores": s, "query_residual": r_q,
+            "candidate_residuals": r_c}
+    if not self.ranking_gradient_to_towers:
+      read = {k: tf.stop_gradient(v) for k, v in read.items()}
+    z = self.transformer({**read, "mask": mask}, training=training)
     return {"query": q, "candidates": c, "tower_scores": s, "scores": z}
 
   def call(self, inputs: Mapping[str, Mapping[str, tf.Tensor]],

@@ -1,0 +1,218 @@
+import concurrent.futures
+import json
+import pathlib
+import re
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, training
+from tfrs_ltttd.serving import (Recommender, custom_ops, decode_rest_request,
+                                export)
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+K, TOP = 40, 5
+
+
+@pytest.fixture(scope="module")
+def model(small_data):
+  tf.keras.utils.set_random_seed(11)
+  m = LTTTDModel.from_data(small_data, ModelConfig(
+      output_dim=16, embedding_dim=8, num_layers=1, num_heads=2, width=16))
+  training.fit(m, small_data, TrainConfig(
+      epochs=1, batch_size=64, list_size=12, num_positives=3,
+      num_hard_negatives=0, num_in_batch_negatives=2), verbose=0)
+  return m
+
+
+@pytest.fixture(scope="module")
+def exports(model, small_data, tmp_path_factory):
+  base = tmp_path_factory.mktemp("saved_models")
+  out = {}
+  for kind in ("bruteforce", "scann"):
+    recommender = Recommender(model, small_data.items, index=kind,
+                              num_candidates=K, k=TOP)
+    out[kind] = (recommender, export(recommender, base, name=kind))
+  return out
+
+
+def _queries(data, rows=(0, 5, 17, 42)):
+  rows = np.array(rows)
+  return {k: tf.constant(v[rows]) for k, v in data.users.items()}
+
+
+def test_recommend_is_retrieval_then_transformer(model, small_data, exports):
+  recommender = exports["bruteforce"][0]
+  queries = _queries(small_data)
+  got = recommender.recommend(queries)
+  # Reference: numpy top-K on the tower embeddings, then the model re-ranks
+  # those K from raw item features.
+  q = model.query_tower(queries).numpy()
+  items = model.item_tower(small_data.items).numpy()
+  rows = np.argsort(-(q @ items.T), axis=1, kind="stable")[:, :K]
+  candidates = {k: tf.constant(v[rows]) for k, v in small_data.items.items()}
+  scores = model({"query": queries, "candidates": candidates}).numpy()
+  order = np.argsort(-scores, axis=1, kind="stable")[:, :TOP]
+  want_ids = small_data.items["item_id"][np.take_along_axis(rows, order, 1)]
+  np.testing.assert_array_equal(got["item_ids"].numpy(), want_ids)
+  np.testing.assert_allclose(got["scores"],
+                             np.take_along_axis(scores, order, 1), atol=1e-4)
+
+
+def test_layout_is_versioned_and_never_overwritten(exports, small_data, model):
+  recommender, path = exports["bruteforce"]
+  assert path.name == "1" and (path / "saved_model.pb").is_file()
+  meta = json.loads((path / "assets.extra" / "ltttd.json").read_text())
+  assert meta["index"] == "bruteforce" and meta["num_candidates"] == K
+  second = export(recommender, path.parent.parent, name="bruteforce")
+  assert second.name == "2"
+  with pytest.raises(ValueError, match="version 1 exists already"):
+    export(recommender, path.parent.parent, name="bruteforce", version=1)
+
+
+def test_failed_export_leaves_nothing_behind(exports, monkeypatch):
+  recommender, path = exports["bruteforce"]
+  before = sorted(p.name for p in path.parent.iterdir())
+  stamp = (path / "saved_model.pb").stat().st_mtime_ns
+
+  def broken_save(obj, export_dir, **kwargs):
+    pathlib.Path(export_dir, "saved_model.pb").parent.mkdir(parents=True)
+    pathlib.Path(export_dir, "saved_model.pb").write_bytes(b"half")
+    raise OSError("disk full")
+
+  monkeypatch.setattr(tf.saved_model, "save", broken_save)
+  with pytest.raises(OSError, match="disk full"):
+    export(recommender, path.parent.parent, name="bruteforce")
+  assert sorted(p.name for p in path.parent.iterdir()) == before
+  assert (path / "saved_model.pb").stat().st_mtime_ns == stamp
+
+
+def test_bruteforce_export_has_only_stock_ops_and_scann_is_flagged(exports):
+  assert custom_ops(exports["bruteforce"][1]) == set()
+  flagged = custom_ops(exports["scann"][1])
+  assert flagged and all(op.startswith("Scann>") for op in flagged)
+
+
+_FRESH = """
+import json, sys
+import numpy as np, tensorflow as tf
+if sys.argv[2] == "scann":
+  import scann  # registers ScaNN's ops
+loaded = tf.saved_model.load(sys.argv[1])
+specs = loaded.signatures["serving_default"].structured_input_signature[1]
+queries = {k: tf.constant(v, specs[k].dtype)
+           for k, v in json.loads(sys.argv[3]).items()}
+out = {}
+for name in ("serving_default", "retrieve"):
+  out[name] = {k: v.numpy().tolist()
+               for k, v in loaded.signatures[name](**queries).items()}
+ids = tf.constant(out["retrieve"]["item_ids"], tf.int64)[:, ::-1]
+out["rank"] = {k: v.numpy().tolist() for k, v in
+               loaded.signatures["rank"](**queries, candidate_ids=ids).items()}
+print(json.dumps(out))
+"""
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["bruteforce", "scann"])
+def test_fresh_process_gives_the_same_results(exports, small_data, kind):
+  recommender, path = exports[kind]
+  queries = _queries(small_data)
+  payload = json.dumps({k: v.numpy().tolist() if v.dtype != tf.string else
+                        [s.decode() for s in v.numpy()]
+                        for k, v in queries.items()})
+  result = subprocess.run([sys.executable, "-c", _FRESH, str(path), kind,
+                           payload], capture_output=True, text=True,
+                          timeout=300)
+  assert result.returncode == 0, result.stderr[-3000:]
+  out = json.loads(result.stdout.strip().splitlines()[-1])
+  want = recommender.recommend(queries)
+  np.testing.assert_array_equal(out["serving_default"]["item_ids"],
+                                want["item_ids"].numpy())
+  np.testing.assert_allclose(out["serving_default"]["scores"],
+                             want["scores"].numpy(), atol=1e-5)
+  retrieved = recommender.retrieve(queries)
+  np.testing.assert_array_equal(out["retrieve"]["item_ids"],
+                                retrieved["item_ids"].numpy())
+  ranked = recommender.rank(
+      queries, tf.constant(out["retrieve"]["item_ids"], tf.int64)[:, ::-1])
+  np.testing.assert_allclose(out["rank"]["scores"], ranked["scores"].numpy(),
+                             atol=1e-5)
+
+
+def test_retrieve_of_the_bruteforce_export_is_a_numpy_dot_top_k(
+    exports, model, small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  queries = _queries(small_data, range(0, 300, 7))
+  got = loaded.signatures["retrieve"](**queries)
+  q = model.query_tower(queries).numpy()
+  items = model.item_tower(small_data.items).numpy()
+  scores = q @ items.T
+  rows = np.argsort(-scores, axis=1, kind="stable")[:, :K]
+  np.testing.assert_array_equal(got["item_ids"].numpy(),
+                                small_data.items["item_id"][rows])
+  np.testing.assert_allclose(got["scores"],
+                             np.take_along_axis(scores, rows, 1), atol=1e-5)
+
+
+def test_bad_requests_get_clear_errors(exports, small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  serve = loaded.signatures["serving_default"]
+  queries = _queries(small_data)
+  with pytest.raises(TypeError, match="user_id"):
+    serve(user_segment=queries["user_segment"], user_age=queries["user_age"])
+  with pytest.raises(tf.errors.InvalidArgumentError, match="int64"):
+    serve(**{**queries, "user_id": tf.constant(["7", "8", "9", "10"])})
+  # REST bodies: the input is named.
+  with pytest.raises(ValueError, match=r"missing input\(s\) \['user_age'\]"):
+    decode_rest_request({"instances": [{"user_id": 1, "user_segment": "s1"}]},
+                        serve)
+  with pytest.raises(ValueError, match="input 'user_id' must be int64"):
+    decode_rest_request({"inputs": {"user_id": ["a"], "user_segment": ["s1"],
+                                    "user_age": [30.0]}}, serve)
+
+
+def test_unknown_ids_use_the_oov_bucket_or_are_masked(exports, small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  queries = {"user_id": tf.constant([123456], tf.int64),
+             "user_segment": tf.constant(["never-seen"]),
+             "user_age": tf.constant([40.0])}
+  out = loaded.signatures["serving_default"](**queries)
+  assert out["item_ids"].shape == (1, TOP)
+  assert np.all(np.isfinite(out["scores"].numpy()))
+  ranked = loaded.signatures["rank"](
+      **queries, candidate_ids=tf.constant([[3, 999999, 4]], tf.int64))
+  np.testing.assert_array_equal(ranked["mask"].numpy(), [[True, False, True]])
+  assert ranked["scores"].numpy()[0, 1] < -1e8
+
+
+def _readme_rest_example():
+  text = (ROOT / "README.md").read_text()
+  match = re.search(r"<!-- rest-request -->\s*```json\s*(.*?)```", text,
+                    re.S)
+  assert match, "README.md lost its REST request example"
+  return json.loads(match.group(1))
+
+
+def test_readme_rest_request_is_accepted(exports):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  body = _readme_rest_example()
+  signature = loaded.signatures[body.get("signature_name",
+                                         "serving_default")]
+  out = signature(**decode_rest_request(body, signature))
+  assert out["item_ids"].shape == (len(body["instances"]), TOP)
+
+
+def test_concurrent_calls_match_sequential_ones(exports, small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  serve = loaded.signatures["serving_default"]
+  batches = [_queries(small_data, range(i, 300, 23)) for i in range(16)]
+  sequential = [serve(**b)["item_ids"].numpy() for b in batches]
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    parallel = list(pool.map(lambda b: serve(**b)["item_ids"].numpy(),
+                             batches))
+  for a, b in zip(sequential, parallel):
+    np.testing.assert_array_equal(a, b)

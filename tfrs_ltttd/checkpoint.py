@@ -1,0 +1,73 @@
+"""Training checkpoints: weights plus the configs that rebuild the model.
+
+A checkpoint folder holds `ltttd_config.json` (the synthetic-data and model
+configs) and `weights.*` (a TensorFlow checkpoint). It is written to a
+temporary folder and renamed into place, so a failed save never leaves a
+half-written checkpoint, and an existing one is never replaced.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import shutil
+import uuid
+from typing import Tuple
+
+import tensorflow as tf
+
+from tfrs_ltttd.config import ModelConfig
+from tfrs_ltttd.data import synthetic
+
+CONFIG_FILE = "ltttd_config.json"
+WEIGHTS = "weights"
+
+
+def save(model, data_config: synthetic.SyntheticConfig,
+         model_config: ModelConfig, path: str | os.PathLike) -> pathlib.Path:
+  """Saves `model`'s weights and configs to the new folder `path`."""
+  path = pathlib.Path(path)
+  if path.exists():
+    raise ValueError(f"checkpoint folder {path} exists already; choose a new "
+                     "one (checkpoints are never overwritten).")
+  path.parent.mkdir(parents=True, exist_ok=True)
+  tmp = path.parent / f".tmp-{path.name}-{uuid.uuid4().hex}"
+  try:
+    tmp.mkdir()
+    model.save_weights(str(tmp / WEIGHTS))
+    (tmp / CONFIG_FILE).write_text(json.dumps({
+        "data": dataclasses.asdict(data_config),
+        "model": dataclasses.asdict(model_config)}, indent=2))
+    os.rename(tmp, path)
+  except BaseException:
+    shutil.rmtree(tmp, ignore_errors=True)
+    raise
+  return path
+
+
+def load(path: str | os.PathLike) -> Tuple[object, synthetic.SyntheticData]:
+  """Rebuilds the model of a checkpoint and its data; returns both."""
+  from tfrs_ltttd.models.ltttd import LTTTDModel  # pylint: disable=g-import-not-at-top
+
+  path = pathlib.Path(path)
+  config_file = path / CONFIG_FILE
+  if not config_file.is_file():
+    raise ValueError(f"{path} is not an ltttd checkpoint: {CONFIG_FILE} is "
+                     "missing (write one with `ltttd train --output DIR`).")
+  try:
+    configs = json.loads(config_file.read_text())
+    data_config = synthetic.SyntheticConfig(**configs["data"])
+    model_config = ModelConfig(**{**configs["model"], "hidden_units": tuple(
+        configs["model"]["hidden_units"])})
+  except (KeyError, TypeError, json.JSONDecodeError) as error:
+    raise ValueError(f"{config_file}: not a valid checkpoint config "
+                     f"({error}).") from error
+  data = synthetic.generate(data_config)
+  model = LTTTDModel.from_data(data, model_config)
+  probe = {"query": {k: v[:1] for k, v in data.users.items()},
+           "candidates": {k: v[:1][None] for k, v in data.items.items()}}
+  model(tf.nest.map_structure(tf.constant, probe))  # create the variables
+  model.load_weights(str(path / WEIGHTS)).expect_partial()
+  return model, data

@@ -1,0 +1,162 @@
+"""The unified two-stage pipeline as one `tf.Module`, ready to export."""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping
+
+import numpy as np
+import tensorflow as tf
+
+from tfrs_ltttd.retrieval.index import ScaNNConfig, build_index, encode_catalogue
+
+
+def feature_specs(tower) -> Dict[str, tf.TensorSpec]:
+  """The `[batch]` input spec of every feature a tower reads, by name."""
+  specs = {}
+  for name in tower.feature_names:
+    if name in tower.numeric:
+      dtype = tf.float32
+    elif all(isinstance(v, (int, np.integer)) for v in tower.vocabularies[name]):
+      dtype = tf.int64
+    else:
+      dtype = tf.string
+    specs[name] = tf.TensorSpec([None], dtype, name=name)
+  return specs
+
+
+class Recommender(tf.Module):
+  """Query features in, top-k item ids and scores out.
+
+  `recommend`: query features -> `QueryTower` -> top-`num_candidates` from
+  the index -> the stored item embeddings and residuals of those candidates
+  -> `ListwiseTransformer` -> top-`k`. The catalogue is encoded once, in
+  batches, when the recommender is built; item ids are kept beside the
+  vectors.
+
+  Args:
+    model: a trained `LTTTDModel`.
+    items: the catalogue's item features, one value per row.
+    item_id_feature: the feature holding item ids (returned to callers).
+    index: `"bruteforce"` or `"scann"`.
+    num_candidates: K, the retrieval depth (capped at the catalogue size).
+    k: results returned by `recommend`.
+    scann: ScaNN settings (`index="scann"` only).
+
+  Example:
+
+  >>> recommender = Recommender(model, data.items)  # doctest: +SKIP
+  >>> recommender.recommend({"user_id": tf.constant([3]), ...})  # doctest: +SKIP
+  {'item_ids': <[1, 10]>, 'scores': <[1, 10]>}
+  """
+
+  def __init__(
+      self,
+      model,
+      items: Mapping[str, np.ndarray],
+      item_id_feature: str = "item_id",
+      index: str = "bruteforce",
+      num_candidates: int = 200,
+      k: int = 10,
+      scann: ScaNNConfig = ScaNNConfig(),
+  ):
+    super().__init__(name="ltttd_recommender")
+    if item_id_feature not in items:
+      raise ValueError(f"items has no id feature '{item_id_feature}'; it "
+                       f"holds {sorted(items)}.")
+    ids = np.asarray(items[item_id_feature])
+    if len(np.unique(ids)) != len(ids):
+      raise ValueError(f"items['{item_id_feature}'] must be unique.")
+    num_candidates = min(num_candidates, len(ids))
+    if not 1 <= k <= num_candidates:
+      raise ValueError(f"k must be in [1, num_candidates={num_candidates}], "
+                       f"got {k}.")
+    self.index_kind = index
+    self.num_candidates = num_candidates
+    self.k = k
+    self.query_tower = model.query_tower
+    self.transformer = model.transformer
+    self._tau = float(model.task.retrieval_temperature)
+    embeddings, residuals = encode_catalogue(model.item_tower, items)
+    rows = np.arange(len(ids), dtype=np.int64)
+    self.index = build_index(embeddings, rows, kind=index, k=num_candidates,
+                             scann=scann)
+    self.item_embeddings = tf.Variable(embeddings, trainable=False,
+                                       name="item_embeddings")
+    self.item_residuals = tf.Variable(residuals, trainable=False,
+                                      name="item_residuals")
+    self.item_ids = tf.Variable(ids, trainable=False, name="item_ids")
+    self._row_of_id = tf.lookup.StaticHashTable(
+        tf.lookup.KeyValueTensorInitializer(tf.constant(ids), rows),
+        default_value=-1)
+    self.query_specs = feature_specs(self.query_tower)
+    self.item_id_spec = tf.TensorSpec([None, None], self.item_ids.dtype,
+                                      name="candidate_ids")
+
+  def _query(self, features):
+    return self.query_tower.embed_with_residual(features, training=False)
+
+  def _rerank(self, q, r_q, rows, mask):
+    c = tf.gather(self.item_embeddings, rows)
+    r_c = tf.gather(self.item_residuals, rows)
+    s = tf.einsum("bd,bld->bl", q, c) / self._tau
+    return self.transformer(
+        {"query": q, "candidates": c, "scores": s, "mask": mask,
+         "query_residual": r_q, "candidate_residuals": r_c}, training=False)
+
+  def _search(self, q):
+    scores, rows = self.index(q, k=self.num_candidates)
+    shape = [None, self.num_candidates]  # ScaNN's outputs have no static shape
+    return tf.ensure_shape(scores, shape), tf.ensure_shape(rows, shape)
+
+  def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""
+    q, _ = self._query(features)
+    scores, rows = self._search(q)
+    return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+
+  def rank(self, features: Mapping[str, tf.Tensor],
+           candidate_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
+    """Transformer scores of a given candidate list `[B, L]`.
+
+    Ids not in the catalogue are masked out: `mask` is False there and the
+    score is `tfrs_ltttd.layers.PADDING_SCORE`.
+    """
+    q, r_q = self._query(features)
+    rows = self._row_of_id.lookup(candidate_ids)
+    mask = rows >= 0
+    scores = self._rerank(q, r_q, tf.maximum(rows, 0), mask)
+    return {"scores": scores, "mask": mask}
+
+  def recommend(self, features: Mapping[str, tf.Tensor]
+                ) -> Dict[str, tf.Tensor]:
+    """The full pipeline: `item_ids` and transformer `scores`, `[B, k]`."""
+    q, r_q = self._query(features)
+    _, rows = self._search(q)
+    mask = tf.ones(tf.shape(rows), tf.bool)
+    scores = self._rerank(q, r_q, rows, mask)
+    top, position = tf.math.top_k(scores, k=self.k)
+    return {"item_ids": tf.gather(self.item_ids,
+                                  tf.gather(rows, position, batch_dims=1)),
+            "scores": top}
+
+  def signatures(self) -> Dict[str, tf.types.experimental.ConcreteFunction]:
+    """`serving_default` (recommend), `retrieve` and `rank`."""
+    specs = dict(self.query_specs)
+
+    @tf.function(input_signature=[specs])
+    def serve_recommend(features):
+      return self.recommend(features)
+
+    @tf.function(input_signature=[specs])
+    def serve_retrieve(features):
+      return self.retrieve(features)
+
+    @tf.function(input_signature=[specs, self.item_id_spec])
+    def serve_rank(features, candidate_ids):
+      return self.rank(features, candidate_ids)
+
+    self._serve = (serve_recommend, serve_retrieve, serve_rank)
+    return {"serving_default": serve_recommend.get_concrete_function(),
+            "retrieve": serve_retrieve.get_concrete_function(),
+            "rank": serve_rank.get_concrete_function()}
+
