@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Tuple
+from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -98,6 +98,7 @@ def evaluate(
     k: int = 10,
     split: str = "test",
     max_users: Optional[int] = None,
+    recall_ks: Sequence[int] = (),
 ) -> Dict[str, float]:
   """Scores the full two-stage pipeline on the held-out split.
 
@@ -106,15 +107,18 @@ def evaluate(
   them, and the top `k` is scored.
 
   Args:
-    model: a trained `LTTTDModel`.
+    model: a trained `LTTTDModel` (or the cascade's model).
     data: the interactions.
-    k_retrieval: K, the retrieval depth.
+    k_retrieval: K, the retrieval depth handed to the re-ranker.
     k: cut-off of the final ranking.
     split: "test" (or "train", for diagnostics).
     max_users: evaluate at most this many users (the first ones).
+    recall_ks: more retrieval depths at which to report recall and the
+      irretrievable rate (one retrieval pass serves all).
 
   Returns:
-    `recall@K` of the retrieval stage, `ndcg@k` and `mrr` of the final
+    `recall@K` and `irretrievable@K` of the retrieval stage for K in
+    `k_retrieval` and `recall_ks`, `ndcg@k` and `mrr` of the final
     (re-ranked) list, and `ndcg@k_two_tower`, the same for the retrieval
     order alone, so the re-ranker's own contribution is visible.
   """
@@ -122,19 +126,23 @@ def evaluate(
   users = np.unique(table["user"][table["label"] > 0])
   if max_users is not None:
     users = users[:max_users]
-  tower_scores, rows = retrieve(model, data, users, k_retrieval)
-  del tower_scores
-  scores = rerank(model, data, users, rows)
-  order = np.argsort(-scores, axis=1, kind="stable")
+  depths = sorted({k_retrieval, *recall_ks})
+  _, rows = retrieve(model, data, users, max(depths))
   ranked_tower, ideal = _relevance(data, split, users, rows)
-  ranked = np.take_along_axis(ranked_tower, order, axis=1)
   num_relevant = (ideal > 0).sum(axis=1)
-  return {
-      f"recall@{k_retrieval}": ranking.recall_at_k(ranked_tower, num_relevant),
-      f"ndcg@{k}": ranking.ndcg_at_k(ranked, ideal, k),
-      "mrr": ranking.mrr(ranked),
-      f"ndcg@{k}_two_tower": ranking.ndcg_at_k(ranked_tower, ideal, k),
-  }
+  out = {}
+  for depth in depths:
+    out[f"recall@{depth}"] = ranking.recall_at_k(ranked_tower, num_relevant,
+                                                 depth)
+    out[f"irretrievable@{depth}"] = ranking.irretrievable_rate(
+        ranked_tower[:, :depth], num_relevant)
+  scores = rerank(model, data, users, rows[:, :k_retrieval])
+  order = np.argsort(-scores, axis=1, kind="stable")
+  ranked = np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
+  out[f"ndcg@{k}"] = ranking.ndcg_at_k(ranked, ideal, k)
+  out["mrr"] = ranking.mrr(ranked)
+  out[f"ndcg@{k}_two_tower"] = ranking.ndcg_at_k(ranked_tower, ideal, k)
+  return out
 
 
 def random_baseline(data: Interactions, k_retrieval: int = 100, k: int = 10,

@@ -14,15 +14,15 @@ from tfrs_ltttd.data.interactions import Interactions
 
 
 def epoch_dataset(model, data: Interactions, config: TrainConfig,
-                  epoch: int) -> tf.data.Dataset:
+                  epoch: int, with_hard_negatives: bool) -> tf.data.Dataset:
   """The lists of one epoch.
 
-  From the second epoch on, hard negatives come from the current towers'
+  With `with_hard_negatives`, hard negatives come from the current towers'
   top-`hard_negative_depth` (train items excluded), so that the re-ranker
   learns on lists that look like the ones retrieval serves it.
   """
   hard, num_hard = None, 0
-  if epoch > 0 and config.num_hard_negatives:
+  if with_hard_negatives and config.num_hard_negatives:
     _, hard = evaluation.retrieve(model, data, np.arange(data.num_users),
                                   config.hard_negative_depth)
     hard, num_hard = hard[:, config.hard_negative_skip:], (
@@ -44,12 +44,14 @@ def fit(
     config: TrainConfig = TrainConfig(),
     callbacks: Optional[Sequence[tf.keras.callbacks.Callback]] = None,
     verbose: int = 1,
+    hard_negatives_from_start: bool = False,
 ) -> Dict[str, List[float]]:
   """Trains `model` (compiled here if it is not) for `config.epochs`.
 
   Each epoch is one `model.fit` call on freshly built lists, with
   `initial_epoch` set so that Keras callbacks (progress bar, TensorBoard,
-  ModelCheckpoint) count epochs as one run.
+  ModelCheckpoint) count epochs as one run. Hard negatives join the lists
+  from the second epoch on, once the towers rank better than at random.
 
   Args:
     model: an `LTTTDModel`.
@@ -57,6 +59,8 @@ def fit(
     config: the training settings.
     callbacks: Keras callbacks.
     verbose: Keras verbosity (1 = progress bar).
+    hard_negatives_from_start: use hard negatives in the first epoch too
+      (for towers that are trained already).
 
   Returns:
     The history: metric name -> one value per epoch.
@@ -67,7 +71,9 @@ def fit(
   for epoch in range(config.epochs):
     if verbose:
       print(f"Epoch {epoch + 1}/{config.epochs}")
-    result = model.fit(epoch_dataset(model, data, config, epoch),
+    lists = epoch_dataset(model, data, config, epoch,
+                          hard_negatives_from_start or epoch > 0)
+    result = model.fit(lists,
                        initial_epoch=epoch, epochs=epoch + 1,
                        callbacks=list(callbacks or []), verbose=verbose)
     for key, values in result.history.items():

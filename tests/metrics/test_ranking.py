@@ -49,3 +49,25 @@ def test_bad_input():
     mrr([1, 0])
   with pytest.raises(ValueError, match="k must be >= 1"):
     ndcg_at_k([[1]], [[1]], k=0)
+
+
+def test_irretrievable_rate_pools_relevant_items():
+  from tfrs_ltttd.metrics import irretrievable_rate  # noqa: PLC0415
+  # Query 1: 1 of 1 relevant retrieved; query 2: 1 of 3. Pooled: 2 of 4
+  # retrieved -> 0.5 irretrievable (1 - mean recall would be 1/3).
+  labels = np.array([[1, 0], [0, 2]])
+  assert irretrievable_rate(labels, [1, 3]) == pytest.approx(0.5)
+  with pytest.raises(ValueError, match="at least one relevant"):
+    irretrievable_rate(labels, [0, 0])
+
+
+def test_upqe_hand_case_and_bounds():
+  from tfrs_ltttd.metrics import upqe  # noqa: PLC0415
+  # 0.5^0.4 * 0.25^0.4 * min(1, 10 / 20)^0.2 = 0.75786 * 0.57435 * 0.87055
+  assert upqe(0.5, 0.25, 20.0) == pytest.approx(0.378929, rel=1e-5)
+  assert upqe(0.5, 0.25, 5.0) == pytest.approx(0.5**0.4 * 0.25**0.4)
+  assert upqe(0.9, 0.0, 1.0) == 0.0  # a collapsed component zeroes it
+  with pytest.raises(ValueError, match="weights"):
+    upqe(0.5, 0.5, 1.0, weights=(0.5, 0.5, 0.5))
+  with pytest.raises(ValueError, match="latency_ms"):
+    upqe(0.5, 0.5, 0.0)

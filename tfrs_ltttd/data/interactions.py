@@ -94,3 +94,26 @@ def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):
 def take(table: Mapping[str, np.ndarray], rows: np.ndarray) -> Features:
   """Gathers the features of `rows` (any shape) from a feature table."""
   return {name: np.take(values, rows, axis=0) for name, values in table.items()}
+
+
+def validation_split(data: Interactions, fraction: float = 0.1
+                     ) -> Interactions:
+  """Holds out each user's last `fraction` of train as the new test split.
+
+  For choosing settings without looking at the real test split: the
+  returned data has train = the earlier train interactions and test = the
+  held-out later ones (users with a single train interaction keep it in
+  train).
+  """
+  if not 0.0 < fraction < 1.0:
+    raise ValueError(f"fraction must be in (0, 1), got {fraction}.")
+  train = data.train
+  order = np.argsort(train["user"], kind="stable")  # keeps time order
+  users = train["user"][order]
+  counts = np.bincount(users, minlength=data.num_users)
+  position = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts,
+                                               counts)
+  n_hold = np.where(counts > 1, np.maximum(1, np.round(fraction * counts)), 0)
+  held = position >= (counts - n_hold)[users]
+  pick = lambda mask: {k: v[order][mask] for k, v in train.items()}  # noqa: E731
+  return dataclasses.replace(data, train=pick(~held), test=pick(held))

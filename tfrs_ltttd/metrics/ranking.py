@@ -77,3 +77,26 @@ def mrr(labels: np.ndarray, k: Optional[int] = None) -> float:
   labels = _check(labels, k)[:, :k] > 0
   first = np.argmax(labels, axis=1)
   return float(np.mean(np.where(labels.any(axis=1), 1.0 / (first + 1), 0.0)))
+
+
+def irretrievable_rate(retrieved_labels: np.ndarray,
+                       num_relevant: np.ndarray) -> float:
+  """Share of all relevant items that the retrieval stage's top-K misses.
+
+  Pooled over queries (every relevant item counts once), so it reads as "of
+  the relevant items, this share can never be shown by any re-ranker"
+  (Proposition 1 of the LT-TTD paper). Note that `1 - recall@K` is the
+  per-query mean instead.
+
+  Args:
+    retrieved_labels: `[Q, K]` relevance of the retrieved items.
+    num_relevant: `[Q]` relevant items per query, retrieved or not.
+
+  Returns:
+    The irretrievable-relevant rate in [0, 1].
+  """
+  retrieved_labels = _check(retrieved_labels, None)
+  total = float(np.sum(num_relevant))
+  if total <= 0:
+    raise ValueError("num_relevant must hold at least one relevant item.")
+  return 1.0 - float((retrieved_labels > 0).sum()) / total

@@ -44,9 +44,15 @@ class Recommender(tf.Module):
 
   Example:
 
-  >>> recommender = Recommender(model, data.items)  # doctest: +SKIP
-  >>> recommender.recommend({"user_id": tf.constant([3]), ...})  # doctest: +SKIP
-  {'item_ids': <[1, 10]>, 'scores': <[1, 10]>}
+  >>> from tfrs_ltttd import LTTTDModel, ModelConfig
+  >>> from tfrs_ltttd.data import synthetic
+  >>> data = synthetic.generate(synthetic.SyntheticConfig(
+  ...     num_users=20, num_items=30, interactions_per_user=5))
+  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8))
+  >>> recommender = Recommender(model, data.items, num_candidates=20, k=5)
+  >>> queries = {k: tf.constant(v[:2]) for k, v in data.users.items()}
+  >>> recommender.recommend(queries)["item_ids"].shape
+  TensorShape([2, 5])
   """
 
   def __init__(
