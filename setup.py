@@ -30,6 +30,7 @@ setuptools.setup(
         "tensorflow-ranking==0.5.5",
         "scann==1.3.0",
         "numpy>=1.23,<2",
+        "matplotlib>=3.7,<4",
     ],
     extras_require={"test": ["pytest>=7"]},
     entry_points={"console_scripts": ["ltttd=tfrs_ltttd.cli:main"]},

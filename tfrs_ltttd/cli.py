@@ -92,6 +92,47 @@ def _export(args: argparse.Namespace) -> int:
   return 0
 
 
+DATASETS = ("synthetic", "movielens-100k", "movielens-1m",
+            "movielens-latest-small")
+
+
+def _evaluate(args: argparse.Namespace) -> int:
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from tfrs_ltttd import report  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.config import ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.data import movielens, synthetic  # pylint: disable=g-import-not-at-top
+
+  tf.get_logger().setLevel("ERROR")
+  if args.data == "synthetic":
+    data = synthetic.generate(synthetic.SyntheticConfig(
+        num_users=args.num_users, num_items=args.num_items))
+  else:
+    path = args.path or (movielens.default_path()
+                         if args.data == "movielens-100k" else None)
+    if path is None:
+      raise ValueError(f"--path is required for --data {args.data}: the "
+                       "folder holding its files (nothing is downloaded).")
+    data = movielens.load(path, args.data.split("-", 1)[1])
+  print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
+        f"{len(data.train['user'])} train / {len(data.test['user'])} test.")
+  model_config = ModelConfig(gamma=args.gamma)
+  train_config = TrainConfig(epochs=args.epochs)
+  result = report.compare(data, args.seeds, model_config, train_config,
+                          verbose=1)
+  result["data"] = args.data
+  if args.gammas:
+    result["gamma_sweep"] = report.gamma_sweep(
+        data, args.gammas, args.seeds[0], model_config, train_config)
+  name = args.name or args.data
+  title = f"LT-TTD vs decoupled cascade on {args.data}"
+  print()
+  print(report.markdown(result, title))
+  for path in report.write_report(result, args.output, name, title):
+    print(f"wrote {path}")
+  return 0
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--epochs", type=int, default=3)
   parser.add_argument("--num-users", type=int, default=2000)
@@ -151,6 +192,29 @@ def main(argv: Optional[List[str]] = None) -> int:
   export.add_argument("--k", type=int, default=10, help="results returned")
   _add_training_flags(export)
   export.set_defaults(run=_export)
+
+  evaluate = commands.add_parser(
+      "evaluate", help="LT-TTD against the decoupled cascade, with a report",
+      description="Trains LT-TTD and the decoupled cascade (same towers, "
+      "transformer, data, budgets and seeds), prints a side-by-side table and "
+      "writes it as JSON and Markdown with PNG plots.")
+  evaluate.add_argument("--data", choices=DATASETS, default="synthetic")
+  evaluate.add_argument("--path", help="folder of the MovieLens files "
+                        "(for movielens-100k, default: $TFRS_LTTTD_MOVIELENS_"
+                        "100K or ../shared/data/ml-100k)")
+  evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
+  evaluate.add_argument("--epochs", type=int, default=3)
+  evaluate.add_argument("--gamma", type=float, default=1.0,
+                        help="LT-TTD's distillation strength")
+  evaluate.add_argument("--gammas", type=float, nargs="*", default=[],
+                        help="also sweep these distillation strengths")
+  evaluate.add_argument("--num-users", type=int, default=2000,
+                        help="synthetic data only")
+  evaluate.add_argument("--num-items", type=int, default=1000,
+                        help="synthetic data only")
+  evaluate.add_argument("--output", default="benchmarks/results")
+  evaluate.add_argument("--name", help="file name stem; default: --data")
+  evaluate.set_defaults(run=_evaluate)
   args = parser.parse_args(argv)
   try:
     return args.run(args)

@@ -76,6 +76,9 @@ class TrainConfig:
       (our choice: the very top unseen items are often future positives, and
       training them as negatives hurts recall).
     hard_negative_skip: see above.
+    distillation_warmup_epochs: epochs at the start with the distillation
+      weight held at 0, so that the teacher is ahead of the student before
+      it teaches (our decision; see the issue-5 report).
     seed: seed of lists, shuffles and weights.
   """
 
@@ -88,6 +91,7 @@ class TrainConfig:
   num_hard_negatives: int = 8
   hard_negative_depth: int = 100
   hard_negative_skip: int = 10
+  distillation_warmup_epochs: int = 0
   seed: int = 0
 
   def __post_init__(self):

@@ -22,50 +22,59 @@ def retrieve(
 ) -> Tuple[np.ndarray, np.ndarray]:
   """Exact top-k item rows per user from the item tower over the catalogue.
 
-  Uses a BruteForce index (`tfrs_ltttd.retrieval.build_index`); with
+  Uses a BruteForce index (`tfrs_ltttd.retrieval.build_index`). With
   `exclude_train`, the items a user interacted with in train are excluded
-  (the usual protocol for implicit feedback) via `query_with_exclusions`.
+  (the usual protocol for implicit feedback): the index is asked for
+  `k + (most items any user has seen)` results and the seen ones dropped.
 
   Returns:
-    `(scores [U, k], item_rows [U, k])`, scores being `<e_q, e_i>`.
+    `(scores [U, k], item_rows [U, k])`, scores being `<e_q, e_i>`; a user
+    with fewer than k unseen items gets row -1 (score -inf) in the tail.
   """
-  embeddings, _ = encode_catalogue(model.item_tower, data.items)
-  index = build_index(embeddings, kind="bruteforce", k=k)
-  query_fn = tf.function(lambda x: model.query_tower(x, training=False),
-                         reduce_retracing=True)
-  exclusions = None
+  if not 1 <= k <= data.num_items:
+    raise ValueError(f"k must be in [1, {data.num_items}] (the catalogue "
+                     f"size), got {k}.")
+  seen = np.zeros((0, 0), np.int64)
   if exclude_train:
     counts = np.bincount(data.train["user"], minlength=data.num_users)
     order = np.argsort(data.train["user"], kind="stable")
     column = np.arange(len(order)) - np.repeat(
         np.cumsum(counts) - counts, counts)
-    exclusions = np.full((data.num_users, max(int(counts.max()), 1)), -1,
-                         np.int64)
-    exclusions[data.train["user"][order], column] = data.train["item"][order]
-  scores, rows = [], []
+    seen = np.full((data.num_users, max(int(counts.max()), 1)), -1, np.int64)
+    seen[data.train["user"][order], column] = data.train["item"][order]
+  depth = min(data.num_items, k + seen.shape[1])
+  embeddings, _ = encode_catalogue(model.item_tower, data.items)
+  index = build_index(embeddings, kind="bruteforce", k=depth)
+  query_fn = tf.function(lambda x: model.query_tower(x, training=False),
+                         reduce_retracing=True)
+  scores = np.full((len(user_rows), k), -np.inf, np.float32)
+  rows = np.full((len(user_rows), k), -1, np.int64)
   for start in range(0, len(user_rows), batch_size):
     users = user_rows[start:start + batch_size]
     q = query_fn({n: v[users] for n, v in data.users.items()})
-    if exclusions is None:
-      s, r = index(q, k=k)
-    else:
-      s, r = index.query_with_exclusions(q, tf.constant(exclusions[users]),
-                                         k=k)
-    scores.append(s.numpy())
-    rows.append(r.numpy())
-  return np.concatenate(scores), np.concatenate(rows)
+    s, r = (t.numpy() for t in index(q, k=depth))
+    for j, user in enumerate(users):
+      keep = ~np.isin(r[j], seen[user]) if exclude_train else slice(None)
+      found_rows, found_scores = r[j][keep][:k], s[j][keep][:k]
+      rows[start + j, :len(found_rows)] = found_rows
+      scores[start + j, :len(found_rows)] = found_scores
+  return scores, rows
 
 
 def rerank(model, data: Interactions, user_rows: np.ndarray,
            item_rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
-  """Transformer scores `[U, K]` for the candidate lists `item_rows`."""
-  fn = tf.function(lambda q, c: model({"query": q, "candidates": c},
-                                      training=False), reduce_retracing=True)
+  """Transformer scores `[U, K]` for the candidate lists `item_rows`
+  (row -1 is padding and scores `PADDING_SCORE`)."""
+  fn = tf.function(lambda q, c, m: model(
+      {"query": q, "candidates": c, "mask": m}, training=False),
+                   reduce_retracing=True)
   out = []
   for start in range(0, len(user_rows), batch_size):
     users = user_rows[start:start + batch_size]
     lists = item_rows[start:start + batch_size]
-    out.append(fn(take(data.users, users), take(data.items, lists)).numpy())
+    out.append(fn(take(data.users, users), take(data.items,
+                                                np.maximum(lists, 0)),
+                  lists >= 0).numpy())
   return np.concatenate(out)
 
 
@@ -78,7 +87,8 @@ def _relevance(data: Interactions, split: str, user_rows, item_rows):
   keys, labels = keys[order], table["label"][keep][order]
   query = user_rows[:, None] * data.num_items + item_rows
   pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
-  found = keys[pos] == query if len(keys) else np.zeros(query.shape, bool)
+  found = (keys[pos] == query if len(keys) else np.zeros(query.shape, bool))
+  found &= item_rows >= 0  # padding
   ranked = np.where(found, labels[pos] if len(keys) else 0, 0.0)
   per_user = {}
   for u, y in zip(table["user"][keep], table["label"][keep]):
@@ -126,7 +136,8 @@ def evaluate(
   users = np.unique(table["user"][table["label"] > 0])
   if max_users is not None:
     users = users[:max_users]
-  depths = sorted({k_retrieval, *recall_ks})
+  depths = sorted({k_retrieval, *(d for d in recall_ks
+                                   if d <= data.num_items)})
   _, rows = retrieve(model, data, users, max(depths))
   ranked_tower, ideal = _relevance(data, split, users, rows)
   num_relevant = (ideal > 0).sum(axis=1)

@@ -52,6 +52,8 @@ def fit(
   `initial_epoch` set so that Keras callbacks (progress bar, TensorBoard,
   ModelCheckpoint) count epochs as one run. Hard negatives join the lists
   from the second epoch on, once the towers rank better than at random.
+  During the first `config.distillation_warmup_epochs` the distillation
+  weight is held at 0.
 
   Args:
     model: an `LTTTDModel`.
@@ -68,7 +70,10 @@ def fit(
   if model.optimizer is None:
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
   history: Dict[str, List[float]] = {}
+  gamma = model.task.gamma
   for epoch in range(config.epochs):
+    model.task.distillation_weight.assign(
+        0.0 if epoch < config.distillation_warmup_epochs else gamma)
     if verbose:
       print(f"Epoch {epoch + 1}/{config.epochs}")
     lists = epoch_dataset(model, data, config, epoch,
@@ -78,4 +83,5 @@ def fit(
                        callbacks=list(callbacks or []), verbose=verbose)
     for key, values in result.history.items():
       history.setdefault(key, []).extend(values)
+  model.task.distillation_weight.assign(gamma)
   return history

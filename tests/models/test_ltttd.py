@@ -139,3 +139,19 @@ def test_bad_train_config_names_the_field():
     TrainConfig(list_size=8, num_positives=4, num_hard_negatives=4)
   with pytest.raises(ValueError, match="TrainConfig.num_in_batch_negatives"):
     TrainConfig(batch_size=4, num_in_batch_negatives=4)
+
+
+def test_distillation_warmup_holds_the_weight_at_zero(small_data):
+  seen = []
+
+  class Spy(tf.keras.callbacks.Callback):
+    def on_epoch_begin(self, epoch, logs=None):
+      seen.append(float(self.model.task.distillation_weight.numpy()))
+
+  model = LTTTDModel.from_data(small_data,
+                               ModelConfig(**{**SMALL.__dict__, "gamma": 2.0}))
+  config = TrainConfig(**{**TRAIN.__dict__, "epochs": 3,
+                          "distillation_warmup_epochs": 2})
+  training.fit(model, small_data, config, verbose=0, callbacks=[Spy()])
+  assert seen == [0.0, 0.0, 2.0]
+  assert float(model.task.distillation_weight.numpy()) == 2.0

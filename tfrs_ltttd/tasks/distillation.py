@@ -33,7 +33,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
   `distillation_loss`, and `reverse_distillation_loss` when its weight is
   positive) with its unweighted value, so runs with different weights
   compare directly. A zero weight removes its term from the total loss and
-  from the gradient.
+  from the gradient. `distillation_weight`, a variable that starts at gamma,
+  is the weight in force; `tfrs_ltttd.training.fit` holds it at 0 during a
+  distillation warm-up.
 
   Args:
     alpha: weight of the retrieval loss.
@@ -104,6 +106,11 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     self.reverse_loss_tracker = (
         tf.keras.metrics.Mean("reverse_distillation_loss")
         if reverse_weight > 0 else None)
+    # The distillation weight in force, so that a schedule (a warm-up with
+    # the teacher learning first) can change it without retracing.
+    self.distillation_weight = tf.Variable(self.gamma, trainable=False,
+                                           dtype=tf.float32,
+                                           name="distillation_weight")
 
   def terms(
       self,
@@ -175,7 +182,8 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
                        candidate_sampling_probability, candidate_ids,
                        compute_metrics)
     weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
-               "distillation_loss": self.gamma,
+               "distillation_loss": (self.distillation_weight if self.gamma
+                                     else 0.0),
                "reverse_distillation_loss": self.reverse_weight}
     trackers = {"retrieval_loss": self.retrieval_loss_tracker,
                 "ranking_loss": self.ranking_loss_tracker,
@@ -183,7 +191,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
                 "reverse_distillation_loss": self.reverse_loss_tracker}
     updates = [trackers[k].update_state(v) for k, v in terms.items()]
     # A zero weight drops its term: no 0 * inf or 0 * nan, no gradient.
-    total = tf.add_n([weights[k] * v for k, v in terms.items() if weights[k]]
+    # (The distillation weight is a variable whenever gamma > 0.)
+    total = tf.add_n([weights[k] * v for k, v in terms.items()
+                      if isinstance(weights[k], tf.Variable) or weights[k]]
                      or [tf.constant(0.0)])
     with tf.control_dependencies(updates):
       return tf.identity(total)

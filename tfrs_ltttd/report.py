@@ -1,0 +1,238 @@
+"""LT-TTD against the decoupled cascade: training, measurement, report files.
+
+`compare` trains both systems on the same data with the same configs and
+seeds, and measures each on the held-out split: recall@K and the
+irretrievable rate of retrieval, NDCG@10 and MRR of the final ranking, UPQE,
+training time and the p50 latency of one recommend request. `gamma_sweep`
+measures the irretrievable rate as the distillation strength grows.
+`write_report` writes JSON, Markdown and PNG plots, each atomically.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import os
+import pathlib
+import tempfile
+import time
+from typing import Any, Dict, List, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfrs_ltttd import evaluation, training
+from tfrs_ltttd.config import ModelConfig, TrainConfig
+from tfrs_ltttd.data.interactions import Interactions
+from tfrs_ltttd.metrics import upqe
+from tfrs_ltttd.models.cascade import train_cascade
+from tfrs_ltttd.models.ltttd import LTTTDModel
+
+SYSTEMS = ("ltttd", "cascade")
+RECALL_KS = (50, 100, 200)
+SERVE_K = 100  # candidates handed to the re-ranker
+HEADLINE = ("ndcg@10", "mrr", "recall@50", "recall@100", "recall@200",
+            "irretrievable@100", "upqe", "train_s", "p50_ms",
+            "ndcg@10_two_tower")
+
+
+def latency_p50_ms(model, data: Interactions, num_candidates: int = SERVE_K,
+                   k: int = 10, requests: int = 200, seed: int = 0) -> float:
+  """p50 wall time of one single-user `recommend` call (BruteForce index)."""
+  from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
+
+  recommender = Recommender(model, data.items, data.item_id_feature,
+                            num_candidates=num_candidates, k=k)
+  serve = recommender.signatures()["serving_default"]
+  rng = np.random.default_rng(seed)
+  rows = rng.integers(0, data.num_users, requests + 10)
+  times = []
+  for n, row in enumerate(rows):
+    query = {name: tf.constant(values[row:row + 1])
+             for name, values in data.users.items()}
+    start = time.perf_counter()
+    serve(**query)["item_ids"].numpy()
+    if n >= 10:  # warm-up
+      times.append(time.perf_counter() - start)
+  return float(np.median(times) * 1000)
+
+
+def train_system(system: str, data: Interactions, model_config: ModelConfig,
+                 train_config: TrainConfig, verbose: int = 0):
+  """Trains `"ltttd"` or `"cascade"`; returns (model, history, seconds)."""
+  tf.keras.utils.set_random_seed(train_config.seed)
+  start = time.perf_counter()
+  if system == "ltttd":
+    model = LTTTDModel.from_data(data, model_config)
+    history = training.fit(model, data, train_config, verbose=verbose)
+  elif system == "cascade":
+    model, stages = train_cascade(data, model_config, train_config,
+                                  verbose=verbose)
+    history = {f"l1_{k}": v for k, v in stages["l1"].items()}
+    history.update({f"l2_{k}": v for k, v in stages["l2"].items()})
+  else:
+    raise ValueError(f"system must be one of {SYSTEMS}, got '{system}'.")
+  return model, history, time.perf_counter() - start
+
+
+def measure(model, data: Interactions) -> Dict[str, float]:
+  """Held-out metrics of one trained system, UPQE and latency included."""
+  serve_k = min(SERVE_K, data.num_items)
+  out = evaluation.evaluate(model, data, k_retrieval=serve_k,
+                            recall_ks=RECALL_KS)
+  out["p50_ms"] = latency_p50_ms(model, data, num_candidates=serve_k)
+  out["upqe"] = upqe(out[f"recall@{serve_k}"], out["ndcg@10"], out["p50_ms"])
+  return out
+
+
+def compare(data: Interactions, seeds: Sequence[int],
+            model_config: ModelConfig = ModelConfig(),
+            train_config: TrainConfig = TrainConfig(),
+            verbose: int = 0) -> Dict[str, Any]:
+  """LT-TTD and the cascade over several seeds: means, spreads, per seed."""
+  result: Dict[str, Any] = {"seeds": list(seeds),
+                            "model_config": dataclasses.asdict(model_config),
+                            "train_config": dataclasses.asdict(train_config),
+                            "histories": {s: [] for s in SYSTEMS}}
+  per_seed: Dict[str, Dict[str, List[float]]] = {s: {} for s in SYSTEMS}
+  for seed in seeds:
+    for system in SYSTEMS:
+      config = dataclasses.replace(train_config, seed=seed)
+      model, history, seconds = train_system(system, data, model_config,
+                                             config, 2 if verbose else 0)
+      metrics = {**measure(model, data), "train_s": seconds}
+      if verbose:
+        print(f"seed {seed} {system}: " + ", ".join(
+            f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics))
+      for key, value in metrics.items():
+        per_seed[system].setdefault(key, []).append(float(value))
+      result["histories"][system].append(history)
+  for system in SYSTEMS:
+    values = per_seed[system]
+    result[system] = {k: float(np.mean(v)) for k, v in values.items()}
+    result[system]["std"] = {k: float(np.std(v)) for k, v in values.items()}
+    result[system]["per_seed"] = values
+  return result
+
+
+def gamma_sweep(data: Interactions, gammas: Sequence[float], seed: int,
+                model_config: ModelConfig = ModelConfig(),
+                train_config: TrainConfig = TrainConfig()
+                ) -> List[Dict[str, float]]:
+  """Irretrievable rate (and friends) of LT-TTD for each distillation gamma."""
+  rows = []
+  for gamma in gammas:
+    model, _, _ = train_system(
+        "ltttd", data, dataclasses.replace(model_config, gamma=gamma),
+        dataclasses.replace(train_config, seed=seed))
+    metrics = evaluation.evaluate(model, data,
+                                  k_retrieval=min(SERVE_K, data.num_items),
+                                  recall_ks=RECALL_KS)
+    rows.append({"gamma": float(gamma), **metrics})
+  return rows
+
+
+def _atomic_write(path: pathlib.Path, write) -> None:
+  path.parent.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                             suffix=path.suffix)
+  os.close(fd)
+  try:
+    write(tmp)
+    os.replace(tmp, path)
+  except BaseException:
+    if os.path.exists(tmp):
+      os.remove(tmp)
+    raise
+
+
+def markdown(result: Dict[str, Any], title: str) -> str:
+  """The side-by-side table (mean ± std over seeds) as Markdown."""
+  lines = [f"# {title}", "",
+           f"Seeds: {result['seeds']}. Mean ± std over seeds; held-out split.",
+           "", "| metric | LT-TTD | cascade | LT-TTD / cascade |",
+           "| --- | --- | --- | --- |"]
+  for key in HEADLINE:
+    if key not in result["ltttd"]:
+      continue
+    a, b = result["ltttd"][key], result["cascade"][key]
+    sa, sb = result["ltttd"]["std"][key], result["cascade"]["std"][key]
+    ratio = f"{a / b:.3f}" if b else "n/a"
+    lines.append(f"| {key} | {a:.4f} ± {sa:.4f} | {b:.4f} ± {sb:.4f} | "
+                 f"{ratio} |")
+  if result.get("gamma_sweep"):
+    lines += ["", "Distillation strength sweep (LT-TTD, one seed):", "",
+              "| gamma | irretrievable@100 | recall@100 | ndcg@10 |",
+              "| --- | --- | --- | --- |"]
+    for row in result["gamma_sweep"]:
+      lines.append(f"| {row['gamma']:g} | "
+                   f"{row.get('irretrievable@100', float('nan')):.4f} | "
+                   f"{row.get('recall@100', float('nan')):.4f} | "
+                   f"{row['ndcg@10']:.4f} |")
+  return "\n".join(lines) + "\n"
+
+
+def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
+                 name: str, title: str) -> List[pathlib.Path]:
+  """Writes `name.json`, `name.md` and the PNG plots into `out_dir`."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  out = pathlib.Path(out_dir)
+  written = []
+
+  def save(path, write):
+    _atomic_write(path, write)
+    written.append(path)
+
+  save(out / f"{name}.json", lambda p: pathlib.Path(p).write_text(
+      json.dumps(result, indent=2, sort_keys=True)))
+  save(out / f"{name}.md", lambda p: pathlib.Path(p).write_text(
+      markdown(result, title)))
+
+  def figure(path, draw):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw(ax)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    save(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+  def recall_curve(ax):
+    for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+      ks = [k for k in RECALL_KS if f"recall@{k}" in result[system]]
+      means = [result[system][f"recall@{k}"] for k in ks]
+      stds = [result[system]["std"][f"recall@{k}"] for k in ks]
+      ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=label)
+    ax.set(xlabel="K (retrieval depth)", ylabel="recall@K",
+           title="Retrieval stage recall@K")
+
+  def losses(ax):
+    first = {s: result["histories"][s][0] for s in SYSTEMS}
+    for system, history in first.items():
+      for key, values in history.items():
+        if key.endswith(("retrieval_loss", "ranking_loss",
+                         "distillation_loss")):
+          ax.plot(range(1, len(values) + 1), values, marker=".",
+                  label=f"{system}: {key}")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log",
+           title=f"Training curves (seed {result['seeds'][0]})")
+
+  figure(out / f"{name}_recall.png", recall_curve)
+  figure(out / f"{name}_losses.png", losses)
+  if result.get("gamma_sweep"):
+    def sweep(ax):
+      rows = result["gamma_sweep"]
+      key = next(k for k in ("irretrievable@100", "irretrievable@50")
+                 if k in rows[0])
+      ax.plot([r["gamma"] for r in rows], [r[key] for r in rows],
+              marker="o", label="LT-TTD")
+      ax.axhline(result["cascade"][key], color="grey", ls="--",
+                 label="cascade (mean)")
+      ax.set(xlabel="gamma (distillation strength)",
+             ylabel=f"irretrievable rate ({key})",
+             title="Irretrievable relevant items vs distillation")
+    figure(out / f"{name}_gamma.png", sweep)
+  return written
