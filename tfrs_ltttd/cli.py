@@ -133,6 +133,26 @@ def _evaluate(args: argparse.Namespace) -> int:
   return 0
 
 
+BENCHMARKS = ("retrieval", "serving", "training", "scaling")
+
+
+def _benchmark(args: argparse.Namespace) -> int:
+  import pathlib  # pylint: disable=g-import-not-at-top
+  import subprocess  # pylint: disable=g-import-not-at-top
+
+  root = pathlib.Path(__file__).resolve().parents[1]
+  if not (root / "benchmarks" / "common.py").is_file():
+    raise ValueError("the benchmarks live in the source checkout "
+                     f"(benchmarks/ beside tfrs_ltttd/), not found at {root}.")
+  for name in args.only or BENCHMARKS:
+    command = [sys.executable, "-m", f"benchmarks.{name}", "--output",
+               os.path.abspath(args.output)] + (["--tiny"] if args.tiny else [])
+    print(f"$ {' '.join(command[1:])}", flush=True)
+    if subprocess.run(command, cwd=root, check=False).returncode:
+      return 1
+  return 0
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--epochs", type=int, default=3)
   parser.add_argument("--num-users", type=int, default=2000)
@@ -215,6 +235,16 @@ def main(argv: Optional[List[str]] = None) -> int:
   evaluate.add_argument("--output", default="benchmarks/results")
   evaluate.add_argument("--name", help="file name stem; default: --data")
   evaluate.set_defaults(run=_evaluate)
+
+  bench = commands.add_parser(
+      "benchmark", help="run the speed benchmarks (JSON in --output)",
+      description="Runs benchmarks/{retrieval,serving,training,scaling}.py "
+      "from the source checkout, each writing JSON (and scaling a PNG).")
+  bench.add_argument("--only", nargs="+", choices=BENCHMARKS)
+  bench.add_argument("--tiny", action="store_true",
+                     help="seconds-long runs on tiny sizes")
+  bench.add_argument("--output", default="benchmarks/results")
+  bench.set_defaults(run=_benchmark)
   args = parser.parse_args(argv)
   try:
     return args.run(args)

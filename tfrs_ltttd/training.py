@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import Dict, List, Optional, Sequence
 
 import numpy as np
@@ -65,7 +66,8 @@ def fit(
       (for towers that are trained already).
 
   Returns:
-    The history: metric name -> one value per epoch.
+    The history: metric name -> one value per epoch, plus `epoch_seconds`,
+    the wall time of each epoch (list building included).
   """
   if model.optimizer is None:
     model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
@@ -76,6 +78,7 @@ def fit(
         0.0 if epoch < config.distillation_warmup_epochs else gamma)
     if verbose:
       print(f"Epoch {epoch + 1}/{config.epochs}")
+    start = time.perf_counter()
     lists = epoch_dataset(model, data, config, epoch,
                           hard_negatives_from_start or epoch > 0)
     result = model.fit(lists,
@@ -83,5 +86,6 @@ def fit(
                        callbacks=list(callbacks or []), verbose=verbose)
     for key, values in result.history.items():
       history.setdefault(key, []).extend(values)
+    history.setdefault("epoch_seconds", []).append(time.perf_counter() - start)
   model.task.distillation_weight.assign(gamma)
   return history

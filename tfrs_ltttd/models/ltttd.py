@@ -171,12 +171,18 @@ class LTTTDModel(tfrs.Model):
           f"LTTTDModel.compute_loss: batch is missing {missing}; expected "
           f"{list(_TRAIN_KEYS)} (+ 'item_probability'), as "
           "tfrs_ltttd.data.lists.make_dataset produces.")
-    out = self.score_lists(inputs["query"], inputs["candidates"],
-                           inputs["mask"], training=training)
     positives = self.item_tower(inputs["item"], training=training)
+    if self.task.needs_lists:
+      out = self.score_lists(inputs["query"], inputs["candidates"],
+                             inputs["mask"], training=training)
+      lists = (out["tower_scores"], out["scores"], inputs["labels"],
+               inputs["mask"])
+      query = out["query"]
+    else:  # retrieval only: a plain two-tower step
+      query = self.query_tower(inputs["query"], training=training)
+      lists = (None, None, None, None)
     return self.task(
-        out["query"], positives, out["tower_scores"], out["scores"],
-        inputs["labels"], inputs["mask"],
+        query, positives, *lists,
         candidate_sampling_probability=inputs.get("item_probability"),
         candidate_ids=inputs["item"][self.item_id_feature],
         compute_metrics=not training)

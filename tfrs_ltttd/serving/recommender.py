@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -35,12 +35,15 @@ class Recommender(tf.Module):
 
   Args:
     model: a trained `LTTTDModel`.
-    items: the catalogue's item features, one value per row.
+    items: the catalogue's item features, one value per row, encoded here.
     item_id_feature: the feature holding item ids (returned to callers).
     index: `"bruteforce"` or `"scann"`.
     num_candidates: K, the retrieval depth (capped at the catalogue size).
     k: results returned by `recommend`.
     scann: ScaNN settings (`index="scann"` only).
+    catalogue: instead of `items`, an already encoded catalogue
+      `(ids [N], embeddings [N, d], residuals [N, r])`, as an offline batch
+      job over a large catalogue would produce.
 
   Example:
 
@@ -58,20 +61,35 @@ class Recommender(tf.Module):
   def __init__(
       self,
       model,
-      items: Mapping[str, np.ndarray],
+      items: Optional[Mapping[str, np.ndarray]] = None,
       item_id_feature: str = "item_id",
       index: str = "bruteforce",
       num_candidates: int = 200,
       k: int = 10,
       scann: ScaNNConfig = ScaNNConfig(),
+      catalogue: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
   ):
     super().__init__(name="ltttd_recommender")
-    if item_id_feature not in items:
-      raise ValueError(f"items has no id feature '{item_id_feature}'; it "
-                       f"holds {sorted(items)}.")
-    ids = np.asarray(items[item_id_feature])
+    if (items is None) == (catalogue is None):
+      raise ValueError("give exactly one of `items` (features to encode) and "
+                       "`catalogue` (ids, embeddings, residuals).")
+    if catalogue is None:
+      if item_id_feature not in items:
+        raise ValueError(f"items has no id feature '{item_id_feature}'; it "
+                         f"holds {sorted(items)}.")
+      ids = np.asarray(items[item_id_feature])
+      embeddings, residuals = encode_catalogue(model.item_tower, items)
+    else:
+      ids, embeddings, residuals = (np.asarray(x) for x in catalogue)
+      expected = {"embeddings": (len(ids), model.item_tower.output_dim),
+                  "residuals": (len(ids), model.item_tower.residual_dim)}
+      for name, array in (("embeddings", embeddings),
+                          ("residuals", residuals)):
+        if array.shape != expected[name]:
+          raise ValueError(f"catalogue {name} must have shape "
+                           f"{expected[name]}, got {array.shape}.")
     if len(np.unique(ids)) != len(ids):
-      raise ValueError(f"items['{item_id_feature}'] must be unique.")
+      raise ValueError("item ids must be unique.")
     num_candidates = min(num_candidates, len(ids))
     if not 1 <= k <= num_candidates:
       raise ValueError(f"k must be in [1, num_candidates={num_candidates}], "
@@ -82,13 +100,14 @@ class Recommender(tf.Module):
     self.query_tower = model.query_tower
     self.transformer = model.transformer
     self._tau = float(model.task.retrieval_temperature)
-    embeddings, residuals = encode_catalogue(model.item_tower, items)
     rows = np.arange(len(ids), dtype=np.int64)
     self.index = build_index(embeddings, rows, kind=index, k=num_candidates,
                              scann=scann)
-    self.item_embeddings = tf.Variable(embeddings, trainable=False,
+    self.item_embeddings = tf.Variable(embeddings.astype(np.float32),
+                                       trainable=False,
                                        name="item_embeddings")
-    self.item_residuals = tf.Variable(residuals, trainable=False,
+    self.item_residuals = tf.Variable(residuals.astype(np.float32),
+                                      trainable=False,
                                       name="item_residuals")
     self.item_ids = tf.Variable(ids, trainable=False, name="item_ids")
     self._row_of_id = tf.lookup.StaticHashTable(

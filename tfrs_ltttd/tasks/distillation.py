@@ -112,6 +112,12 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
                                            dtype=tf.float32,
                                            name="distillation_weight")
 
+  @property
+  def needs_lists(self) -> bool:
+    """False when only the retrieval term has a weight: the candidate lists
+    need not be scored at all (a plain two-tower step)."""
+    return bool(self.beta or self.gamma or self.reverse_weight)
+
   def terms(
       self,
       query_embeddings: tf.Tensor,
@@ -124,19 +130,26 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
   ) -> Dict[str, tf.Tensor]:
-    """Computes the unweighted loss terms (see `call` for the arguments)."""
+    """Computes the unweighted loss terms (see `call` for the arguments).
+
+    With `tower_scores` None (a task that does not `needs_lists`), only the
+    retrieval term is computed.
+    """
+    retrieval = self._retrieval(
+        query_embeddings, item_embeddings,
+        candidate_sampling_probability=candidate_sampling_probability,
+        candidate_ids=(candidate_ids if self.remove_accidental_hits
+                       else None),
+        compute_metrics=compute_metrics, compute_batch_metrics=False)
+    if tower_scores is None:
+      return {"retrieval_loss": retrieval}
     mask = tf.cast(mask, tf.bool)
     labels = tf.where(mask, tf.cast(labels, tf.float32), -1.0)
     kd = losses.list_kl_divergence(
         tf.stop_gradient(transformer_scores), tower_scores, mask,
         self.temperature)
     out = {
-        "retrieval_loss": self._retrieval(
-            query_embeddings, item_embeddings,
-            candidate_sampling_probability=candidate_sampling_probability,
-            candidate_ids=(candidate_ids if self.remove_accidental_hits
-                           else None),
-            compute_metrics=compute_metrics, compute_batch_metrics=False),
+        "retrieval_loss": retrieval,
         "ranking_loss": self._ranking_loss(labels, transformer_scores),
         "distillation_loss": tf.reduce_mean(kd),
     }
@@ -151,10 +164,10 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       self,
       query_embeddings: tf.Tensor,
       item_embeddings: tf.Tensor,
-      tower_scores: tf.Tensor,
-      transformer_scores: tf.Tensor,
-      labels: tf.Tensor,
-      mask: tf.Tensor,
+      tower_scores: Optional[tf.Tensor],
+      transformer_scores: Optional[tf.Tensor],
+      labels: Optional[tf.Tensor],
+      mask: Optional[tf.Tensor],
       candidate_sampling_probability: Optional[tf.Tensor] = None,
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
@@ -165,7 +178,8 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       query_embeddings: `[B, d]` query tower outputs.
       item_embeddings: `[B, d]` item tower outputs of each query's positive;
         the other rows are its in-batch negatives.
-      tower_scores: `[B, L]` two-tower scores of the candidate list.
+      tower_scores: `[B, L]` two-tower scores of the candidate list; None
+        (with the next three) when the task does not `needs_lists`.
       transformer_scores: `[B, L]` transformer scores of the same list.
       labels: `[B, L]` graded labels (> 0 relevant).
       mask: `[B, L]` bool, True for real slots.

@@ -1,0 +1,1 @@
+"""Speed and quality benchmarks; run each as `python -m benchmarks.NAME`."""

@@ -1,0 +1,97 @@
+"""Shared helpers of the benchmarks: machine, timing, data, result files."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pathlib
+import platform
+import tempfile
+import time
+from typing import Callable, Dict, List
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+RESULTS = pathlib.Path(__file__).resolve().parent / "results"
+
+
+def machine() -> Dict[str, object]:
+  """Cores, CPU model, Python and TensorFlow versions."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  cpu = platform.processor()
+  try:
+    for line in pathlib.Path("/proc/cpuinfo").read_text().splitlines():
+      if line.startswith("model name"):
+        cpu = line.split(":", 1)[1].strip()
+        break
+  except OSError:
+    pass
+  return {"cores": os.cpu_count(), "cpu": cpu,
+          "python": platform.python_version(), "tensorflow": tf.__version__}
+
+
+def parser(description: str) -> argparse.ArgumentParser:
+  p = argparse.ArgumentParser(description=description)
+  p.add_argument("--tiny", action="store_true",
+                 help="a seconds-long run on tiny sizes (for the tests)")
+  p.add_argument("--output", default=str(RESULTS),
+                 help="folder of the JSON result")
+  p.add_argument("--seed", type=int, default=0)
+  return p
+
+
+def write_json(result: Dict, output: str, name: str) -> pathlib.Path:
+  """Writes `output/name.json` atomically (temp file, then rename)."""
+  out = pathlib.Path(output)
+  out.mkdir(parents=True, exist_ok=True)
+  fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".json")
+  with os.fdopen(fd, "w") as f:
+    json.dump(result, f, indent=2, sort_keys=True)
+  path = out / f"{name}.json"
+  os.replace(tmp, path)
+  return path
+
+
+def clustered_vectors(n: int, dim: int, num_clusters: int, seed: int,
+                      spread: float = 0.35, centres=None) -> np.ndarray:
+  """Unit vectors around `num_clusters` centres: the structure trained item
+  towers show (items of a kind together), not isotropic noise."""
+  rng = np.random.default_rng(seed)
+  if centres is None:
+    centres = rng.normal(size=(num_clusters, dim))
+    centres /= np.linalg.norm(centres, axis=1, keepdims=True)
+  # Zipf-like cluster sizes, as categories are.
+  weights = 1.0 / np.arange(1, len(centres) + 1) ** 0.8
+  which = rng.choice(len(centres), n, p=weights / weights.sum())
+  x = centres[which] + spread * rng.normal(size=(n, dim)) / np.sqrt(dim)
+  x /= np.linalg.norm(x, axis=1, keepdims=True)
+  return x.astype(np.float32)
+
+
+def cluster_centres(num_clusters: int, dim: int, seed: int) -> np.ndarray:
+  rng = np.random.default_rng(seed)
+  centres = rng.normal(size=(num_clusters, dim))
+  return centres / np.linalg.norm(centres, axis=1, keepdims=True)
+
+
+def time_calls(fn: Callable[[], object], repeats: int,
+               warmup: int = 3) -> List[float]:
+  """Wall seconds of `repeats` calls of `fn`, after `warmup` calls."""
+  for _ in range(warmup):
+    fn()
+  out = []
+  for _ in range(repeats):
+    start = time.perf_counter()
+    fn()
+    out.append(time.perf_counter() - start)
+  return out
+
+
+def percentiles_ms(seconds: List[float]) -> Dict[str, float]:
+  ms = np.asarray(seconds) * 1000
+  return {"p50_ms": float(np.percentile(ms, 50)),
+          "p99_ms": float(np.percentile(ms, 99))}
