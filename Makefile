@@ -5,7 +5,7 @@ PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: demo test install clean
+.PHONY: demo test install lint clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,3 +26,7 @@ test: $(VENV)/.installed
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache
+
+lint: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet "ruff>=0.4"
+	$(BIN)/ruff check tfrs_ltttd benchmarks tests

@@ -32,7 +32,8 @@ setuptools.setup(
         "numpy>=1.23,<2",
         "matplotlib>=3.7,<4",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9",
+                             "ipykernel>=6.25"]},
     entry_points={"console_scripts": ["ltttd=tfrs_ltttd.cli:main"]},
     license="Apache-2.0",
 )

@@ -78,15 +78,15 @@ def cluster_centres(num_clusters: int, dim: int, seed: int) -> np.ndarray:
   return centres / np.linalg.norm(centres, axis=1, keepdims=True)
 
 
-def time_calls(fn: Callable[[], object], repeats: int,
+def time_calls(fn: Callable[[int], object], repeats: int,
                warmup: int = 3) -> List[float]:
-  """Wall seconds of `repeats` calls of `fn`, after `warmup` calls."""
-  for _ in range(warmup):
-    fn()
+  """Wall seconds of `fn(i)` for i in range(repeats), after `warmup` calls."""
+  for i in range(warmup):
+    fn(i)
   out = []
-  for _ in range(repeats):
+  for i in range(repeats):
     start = time.perf_counter()
-    fn()
+    fn(i)
     out.append(time.perf_counter() - start)
   return out
 

@@ -3,7 +3,8 @@
 Retrieval: per-query time of batched BruteForce and ScaNN (package defaults)
 top-100 over 10^4 .. 10^6 clustered unit vectors (d=64). Re-ranking: per-list
 time of the default 2-layer transformer (width 64) over lists of 50 .. 400
-candidates. The fitted log-log slope is the empirical growth exponent, set
+candidates, also with XLA (`jit_compile`; the towers cannot be compiled,
+XLA has no string or lookup-table kernels). The fitted log-log slope is the empirical growth exponent, set
 beside the paper's claims: exact retrieval O(N d) (slope 1), ScaNN
 sub-linear (slope < 1), the transformer O(L^2 d + L d^2) per layer (slope
 between 1 and 2, nearer 2 once L exceeds the width).
@@ -37,7 +38,7 @@ def retrieval_costs(sizes, dim, k, num_queries, seed):
       index = build_index(items, kind=kind, k=min(k, n))
       batch = 100 if kind == "bruteforce" else num_queries
 
-      def query_all(index=index, batch=batch):
+      def query_all(_, index=index, batch=batch):
         for i in range(0, num_queries, batch):
           index(queries[i:i + batch])[1].numpy()
 
@@ -51,7 +52,8 @@ def retrieval_costs(sizes, dim, k, num_queries, seed):
 def rerank_costs(lengths, dim, batch, seed):
   tf.keras.utils.set_random_seed(seed)
   layer = ListwiseTransformer()  # the default: 2 layers x 4 heads, width 64
-  out = {"list_size": list(lengths), "ms_per_list": []}
+  out = {"list_size": list(lengths), "ms_per_list": [],
+         "ms_per_list_xla": []}
   for length in lengths:
     rng = np.random.default_rng(seed)
     x = {"query": tf.constant(rng.normal(size=(batch, dim)), tf.float32),
@@ -59,10 +61,13 @@ def rerank_costs(lengths, dim, batch, seed):
                                    tf.float32),
          "scores": tf.constant(rng.normal(size=(batch, length)), tf.float32),
          "mask": tf.ones((batch, length), tf.bool)}
-    fn = tf.function(lambda x: layer(x, training=False))
-    seconds = np.median(common.time_calls(lambda: fn(x).numpy(), 10))
-    out["ms_per_list"].append(float(seconds / batch * 1000))
+    for key, jit in (("ms_per_list", False), ("ms_per_list_xla", True)):
+      fn = tf.function(lambda x: layer(x, training=False), jit_compile=jit)
+      seconds = np.median(common.time_calls(lambda _: fn(x).numpy(), 10))
+      out[key].append(float(seconds / batch * 1000))
   out["slope"] = _slope(lengths, out["ms_per_list"])
+  out["xla_speedup"] = [a / b for a, b in zip(out["ms_per_list"],
+                                              out["ms_per_list_xla"])]
   return out
 
 
@@ -82,6 +87,8 @@ def plot(result, path: pathlib.Path):
   t = result["rerank"]
   right.loglog(t["list_size"], t["ms_per_list"], "o-",
                label=f"transformer (slope {t['slope']:.2f})")
+  right.loglog(t["list_size"], t["ms_per_list_xla"], "s--",
+               label="transformer, XLA")
   right.set(xlabel="list length L", ylabel="ms per list",
             title="Re-ranking: paper O(L^2 d + L d^2)")
   for ax in (left, right):

@@ -12,7 +12,6 @@ benchmark, encoded "offline" and handed to the `Recommender`.
 from __future__ import annotations
 
 import tempfile
-import time
 
 import numpy as np
 import tensorflow as tf
@@ -54,22 +53,17 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
       singles = [_query(data, rows[i:i + 1]) for i in range(requests)]
       pool = min(50, requests)
       candidates = [retrieve(**q)["item_ids"] for q in singles[:pool]]
-      it = iter(range(10**9))
       one = common.time_calls(
-          lambda: serve(**singles[next(it) % requests])["item_ids"].numpy(),
-          requests)
-      it = iter(range(10**9))
+          lambda i: serve(**singles[i])["item_ids"].numpy(), requests)
       ret = common.time_calls(
-          lambda: retrieve(**singles[next(it) % requests])[
-              "item_ids"].numpy(), requests)
-      it = iter(range(10**9))
+          lambda i: retrieve(**singles[i])["item_ids"].numpy(), requests)
       rer = common.time_calls(
-          lambda: rank(**singles[(n := next(it) % pool)],
-                       candidate_ids=candidates[n])["scores"].numpy(),
+          lambda i: rank(**singles[i % pool],
+                         candidate_ids=candidates[i % pool])["scores"].numpy(),
           requests)
       batched = _query(data, rows[:batch])
-      seconds = common.time_calls(lambda: serve(**batched)["item_ids"].numpy(),
-                                  10)
+      seconds = common.time_calls(
+          lambda i: serve(**batched)["item_ids"].numpy(), 10)
       stats = {**common.percentiles_ms(one),
                "batched_qps": batch / float(np.median(seconds)),
                "batch_size": batch,

@@ -20,7 +20,7 @@ import tensorflow_recommenders as tfrs
 
 from benchmarks import common
 from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, training
-from tfrs_ltttd.data import lists, synthetic
+from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import take
 from tfrs_ltttd.models import train_cascade
 

@@ -116,8 +116,9 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = movielens.load(path, args.data.split("-", 1)[1])
   print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
         f"{len(data.train['user'])} train / {len(data.test['user'])} test.")
-  model_config = ModelConfig(gamma=args.gamma)
-  train_config = TrainConfig(epochs=args.epochs)
+  model_config = ModelConfig(gamma=args.gamma, temperature=args.temperature)
+  train_config = TrainConfig(
+      epochs=args.epochs, distillation_warmup_epochs=args.warmup_epochs)
   result = report.compare(data, args.seeds, model_config, train_config,
                           verbose=1)
   result["data"] = args.data
@@ -226,6 +227,10 @@ def main(argv: Optional[List[str]] = None) -> int:
   evaluate.add_argument("--epochs", type=int, default=3)
   evaluate.add_argument("--gamma", type=float, default=1.0,
                         help="LT-TTD's distillation strength")
+  evaluate.add_argument("--temperature", type=float, default=1.0,
+                        help="distillation temperature T")
+  evaluate.add_argument("--warmup-epochs", type=int, default=0,
+                        help="epochs before distillation starts")
   evaluate.add_argument("--gammas", type=float, nargs="*", default=[],
                         help="also sweep these distillation strengths")
   evaluate.add_argument("--num-users", type=int, default=2000,
