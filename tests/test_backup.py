@@ -3,7 +3,6 @@ same weights as an uninterrupted run of the same seed (dropout 0: Keras keeps
 dropout RNG state out of checkpoints, see tfrs_ltttd.backup)."""
 
 import os
-import pathlib
 import signal
 import subprocess
 import sys

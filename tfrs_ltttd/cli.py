@@ -29,12 +29,49 @@ def _train_synthetic(args: argparse.Namespace):
         f"{len(data.train['user'])} train / {len(data.test['user'])} test "
         "interactions.")
   model_config = ModelConfig(gamma=args.gamma)
-  model = LTTTDModel.from_data(data, model_config)
+  train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
+  strategy = _strategy(getattr(args, "strategy", "default"))
+  with strategy.scope():
+    model = LTTTDModel.from_data(data, model_config)
+    model.compile(optimizer=tf.keras.optimizers.Adam(
+        train_config.learning_rate))
   start = time.perf_counter()
-  training.fit(model, data, TrainConfig(epochs=args.epochs, seed=args.seed),
-               verbose=1)
+  training.fit(model, data, train_config, verbose=1,
+               backup_dir=getattr(args, "backup_dir", None))
   args.train_seconds = time.perf_counter() - start
   return model, data, data_config, model_config
+
+
+STRATEGIES = ("default", "mirrored", "multi_worker")
+
+
+def _strategy(name: str):
+  """The `tf.distribute` strategy named on the command line.
+
+  `multi_worker` reads the cluster from the `TF_CONFIG` environment
+  variable (see README.md, "Distributed training").
+  """
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  if name == "default":
+    return tf.distribute.get_strategy()
+  if name == "mirrored":
+    return tf.distribute.MirroredStrategy()
+  if name == "multi_worker":
+    if "TF_CONFIG" not in os.environ:
+      raise ValueError("--strategy multi_worker needs the TF_CONFIG "
+                       "environment variable describing the cluster.")
+    return tf.distribute.MultiWorkerMirroredStrategy()
+  raise ValueError(f"--strategy must be one of {STRATEGIES}, got '{name}'.")
+
+
+def _is_chief() -> bool:
+  """True unless TF_CONFIG names this process a worker other than 0."""
+  import json  # pylint: disable=g-import-not-at-top
+
+  task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
+  return task.get("type", "worker") in ("chief", "worker") and (
+      task.get("type") == "chief" or task.get("index", 0) == 0)
 
 
 def _demo(args: argparse.Namespace) -> int:
@@ -65,6 +102,9 @@ def _train(args: argparse.Namespace) -> int:
     raise ValueError(f"--output {args.output} exists already; checkpoints "
                      "are never overwritten.")
   model, _, data_config, model_config = _train_synthetic(args)
+  if not _is_chief():  # in a cluster, worker 0 (or the chief) writes
+    print("Not the chief: leaving the checkpoint to worker 0.")
+    return 0
   path = checkpoint.save(model, data_config, model_config, args.output)
   print(f"Checkpoint written to {path}")
   return 0
@@ -184,6 +224,12 @@ def main(argv: Optional[List[str]] = None) -> int:
   train.add_argument("--output", required=True,
                      help="new checkpoint folder (never overwritten)")
   _add_training_flags(train)
+  train.add_argument("--strategy", choices=STRATEGIES, default="default",
+                     help="tf.distribute strategy; multi_worker reads "
+                     "TF_CONFIG")
+  train.add_argument("--backup-dir",
+                     help="back up the training state here after every "
+                     "step; rerun the same command to resume a killed run")
   train.set_defaults(run=_train)
 
   export = commands.add_parser(

@@ -16,18 +16,23 @@ RANKING_LOSSES = {
 }
 
 
-def ranking_loss(name: str = "softmax") -> tf.keras.losses.Loss:
+def ranking_loss(
+    name: str = "softmax",
+    reduction: str = tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE,
+) -> tf.keras.losses.Loss:
   """Returns a `tfr.keras.losses` listwise loss by short name.
 
-  The loss averages over lists (`SUM_OVER_BATCH_SIZE`), like the retrieval
-  and distillation terms, so that the weights alpha, beta and gamma do not
-  depend on the batch size. Slots with a label < 0 are padding and ignored
-  (the TF-Ranking convention).
+  By default the loss averages over lists (`SUM_OVER_BATCH_SIZE`), like the
+  retrieval and distillation terms, so that the weights alpha, beta and
+  gamma do not depend on the batch size; `LTTTDTask` asks for `NONE` and
+  averages itself, which `tf.distribute` requires. Slots with a label < 0
+  are padding and ignored (the TF-Ranking convention).
 
   Args:
     name: one of `"softmax"` (default; TF-Ranking's `SoftmaxLoss`, for list
       i: `-label_sum_i * sum_j y_ij / label_sum_i * log softmax(s_i)_j`),
       `"listmle"`, `"approx_ndcg"`, `"pairwise_logistic"`.
+    reduction: a `tf.keras.losses.Reduction`.
 
   Returns:
     A `tf.keras.losses.Loss`.
@@ -40,9 +45,7 @@ def ranking_loss(name: str = "softmax") -> tf.keras.losses.Loss:
   if name not in RANKING_LOSSES:
     raise ValueError(f"ranking_loss must be one of {sorted(RANKING_LOSSES)}, "
                      f"got '{name}'.")
-  return tfr.keras.losses.get(
-      RANKING_LOSSES[name],
-      reduction=tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE)
+  return tfr.keras.losses.get(RANKING_LOSSES[name], reduction=reduction)
 
 
 def list_kl_divergence(

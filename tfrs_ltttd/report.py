@@ -195,7 +195,7 @@ def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
     fig, ax = plt.subplots(figsize=(6, 4))
     draw(ax)
     ax.grid(alpha=0.3)
-    ax.legend()
+    ax.legend(fontsize=7)
     fig.tight_layout()
     save(path, lambda p: fig.savefig(p, format="png", dpi=110))
     plt.close(fig)
@@ -214,7 +214,7 @@ def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
     for system, history in first.items():
       for key, values in history.items():
         if key.endswith(("retrieval_loss", "ranking_loss",
-                         "distillation_loss")):
+                         "distillation_loss")) and any(values):
           ax.plot(range(1, len(values) + 1), values, marker=".",
                   label=f"{system}: {key}")
     ax.set(xlabel="epoch", ylabel="loss", yscale="log",

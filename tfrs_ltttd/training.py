@@ -120,6 +120,11 @@ def fit(
       hard = backup.hard_candidates(
           epoch, lambda: hard_candidates(model, data, config))
     lists = epoch_dataset(model, data, config, epoch, with_hard, hard)
+    if not model.transformer.weights:
+      # Create every variable now, in cross-replica context: a
+      # MultiWorkerMirroredStrategy cannot create them inside a step.
+      with model.distribute_strategy.scope():
+        model(next(iter(lists)))
     step = first_step if epoch == first_epoch else 0
     extra = [backup.callback(epoch, step)] if backup else []
     result = model.fit(lists.skip(step),

@@ -69,16 +69,6 @@ class Interactions:
     counts = np.bincount(self.train["item"], minlength=self.num_items)
     return (counts / max(counts.sum(), 1)).astype(np.float32)
 
-  def positives(self, split: str = "train") -> Dict[int, Dict[int, float]]:
-    """`{user_row: {item_row: label}}` of the relevant interactions of a split."""
-    table = getattr(self, split)
-    out: Dict[int, Dict[int, float]] = {}
-    for u, i, y in zip(table["user"], table["item"], table["label"]):
-      if y > 0:
-        out.setdefault(int(u), {})[int(i)] = max(
-            float(y), out.get(int(u), {}).get(int(i), 0.0))
-    return out
-
 
 def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):
   if id_feature not in table:

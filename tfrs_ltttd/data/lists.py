@@ -214,7 +214,12 @@ def make_dataset(
             query_id_feature=data.query_id_feature,
             item_id_feature=data.item_id_feature),
         num_parallel_calls=tf.data.AUTOTUNE)
-  return ds.prefetch(tf.data.AUTOTUNE)
+  # Under a multi-worker strategy, each worker builds the same lists from the
+  # same seed and takes its share of every global batch.
+  options = tf.data.Options()
+  options.experimental_distribute.auto_shard_policy = (
+      tf.data.experimental.AutoShardPolicy.DATA)
+  return ds.with_options(options).prefetch(tf.data.AUTOTUNE)
 
 
 def add_in_batch_negatives(batch: Dict, num: int, *, query_id_feature: str,

@@ -59,19 +59,13 @@ def _lines(path: pathlib.Path, sep: str, fields: int,
       yield number, parts
 
 
-def _int(path, number, value, field):
+def _parse(path, number, value, field, cast=int):
+  """`cast(value)`, or an error naming the file, line and field."""
   try:
-    return int(value)
+    return cast(value)
   except ValueError:
-    raise MalformedFileError(f"{path}:{number}: {field} must be an integer, "
-                             f"got {value!r}.") from None
-
-
-def _float(path, number, value, field):
-  try:
-    return float(value)
-  except ValueError:
-    raise MalformedFileError(f"{path}:{number}: {field} must be a number, "
+    kind = "an integer" if cast is int else "a number"
+    raise MalformedFileError(f"{path}:{number}: {field} must be {kind}, "
                              f"got {value!r}.") from None
 
 
@@ -80,10 +74,10 @@ def _ratings(path, sep, header=False):
   for number, parts in _lines(path, sep, 4, encoding="utf-8"):
     if header and number == 1:
       continue
-    rows.append((_int(path, number, parts[0], "user id"),
-                 _int(path, number, parts[1], "item id"),
-                 _float(path, number, parts[2], "rating"),
-                 _int(path, number, parts[3].split(".")[0], "timestamp")))
+    rows.append((_parse(path, number, parts[0], "user id"),
+                 _parse(path, number, parts[1], "item id"),
+                 _parse(path, number, parts[2], "rating", float),
+                 _parse(path, number, parts[3].split(".")[0], "timestamp")))
   if not rows:
     raise MalformedFileError(f"{path}: no ratings.")
   return np.array(rows, dtype=np.float64)
@@ -142,7 +136,7 @@ def load(path: str | os.PathLike, variant: Optional[str] = None,
 def _items_100k(path):
   ids, years, genres = [], [], []
   for number, parts in _lines(path, "|", 5 + len(ML100K_GENRES)):
-    ids.append(_int(path, number, parts[0], "item id"))
+    ids.append(_parse(path, number, parts[0], "item id"))
     years.append(_year(parts[2]) if parts[2] else _year(parts[1]))
     flags = parts[-len(ML100K_GENRES):]
     if any(f not in ("0", "1") for f in flags):
@@ -168,7 +162,7 @@ def _items_pipe_genres(path, sep, csv_file=False):
     if len(parts) < 3:
       raise MalformedFileError(f"{path}:{number}: expected 3 fields, got "
                                f"{len(parts)}.")
-    ids.append(_int(path, number, parts[0], "item id"))
+    ids.append(_parse(path, number, parts[0], "item id"))
     years.append(_year(parts[1]))
     genre_lists.append(parts[2].split("|"))
   names = sorted({g for gs in genre_lists for g in gs})
@@ -183,8 +177,8 @@ def _users_100k(path):
   table: Dict[str, list] = {"user_id": [], "user_age": [], "user_gender": [],
                             "user_occupation": []}
   for number, parts in _lines(path, "|", 4):
-    table["user_id"].append(_int(path, number, parts[0], "user id"))
-    table["user_age"].append(_float(path, number, parts[1], "age"))
+    table["user_id"].append(_parse(path, number, parts[0], "user id"))
+    table["user_age"].append(_parse(path, number, parts[1], "age", float))
     table["user_gender"].append(parts[2])
     table["user_occupation"].append(parts[3])
   return {k: np.array(v) for k, v in table.items()}
@@ -194,9 +188,9 @@ def _users_1m(path):
   table: Dict[str, list] = {"user_id": [], "user_age": [], "user_gender": [],
                             "user_occupation": []}
   for number, parts in _lines(path, "::", 4):
-    table["user_id"].append(_int(path, number, parts[0], "user id"))
+    table["user_id"].append(_parse(path, number, parts[0], "user id"))
     table["user_gender"].append(parts[1])
-    table["user_age"].append(_float(path, number, parts[2], "age"))
+    table["user_age"].append(_parse(path, number, parts[2], "age", float))
     table["user_occupation"].append(f"occupation_{parts[3]}")
   return {k: np.array(v) for k, v in table.items()}
 

@@ -28,14 +28,15 @@ class ScaNNConfig:
     num_leaves: partitions of the catalogue.
     num_leaves_to_search: partitions scanned per query.
     num_reordering_candidates: candidates re-scored exactly.
-    dimensions_per_block: asymmetric-hashing block size.
+    dimensions_per_block: asymmetric-hashing block size (smaller is more
+      accurate and a little slower).
     training_iterations: k-means iterations of the partitioner.
   """
 
   num_leaves: Optional[int] = None
   num_leaves_to_search: Optional[int] = None
   num_reordering_candidates: Optional[int] = None
-  dimensions_per_block: int = 2
+  dimensions_per_block: int = 1
   training_iterations: int = 12
 
   def resolve(self, num_items: int, k: int) -> "ScaNNConfig":

@@ -94,12 +94,12 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
 
     self._retrieval = tfrs.tasks.Retrieval(
         loss=tf.keras.losses.CategoricalCrossentropy(
-            from_logits=True,
-            reduction=tf.keras.losses.Reduction.SUM_OVER_BATCH_SIZE),
+            from_logits=True, reduction=tf.keras.losses.Reduction.NONE),
         metrics=retrieval_metrics,
         temperature=self.retrieval_temperature,
         remove_accidental_hits=remove_accidental_hits)
-    self._ranking_loss = losses.ranking_loss(ranking_loss)
+    self._ranking_loss = losses.ranking_loss(
+        ranking_loss, reduction=tf.keras.losses.Reduction.NONE)
     self.retrieval_loss_tracker = tf.keras.metrics.Mean("retrieval_loss")
     self.ranking_loss_tracker = tf.keras.metrics.Mean("ranking_loss")
     self.distillation_loss_tracker = tf.keras.metrics.Mean("distillation_loss")
@@ -118,47 +118,66 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     need not be scored at all (a plain two-tower step)."""
     return bool(self.beta or self.gamma or self.reverse_weight)
 
+  def _per_query(
+      self,
+      query_embeddings: tf.Tensor,
+      item_embeddings: tf.Tensor,
+      tower_scores: Optional[tf.Tensor],
+      transformer_scores: Optional[tf.Tensor],
+      labels: Optional[tf.Tensor],
+      mask: Optional[tf.Tensor],
+      candidate_sampling_probability: Optional[tf.Tensor],
+      candidate_ids: Optional[tf.Tensor],
+      compute_metrics: bool,
+  ) -> Dict[str, tf.Tensor]:
+    """The unweighted loss terms, one value per query: `{name: [B]}`."""
+    ids = candidate_ids if self.remove_accidental_hits else None
+    candidates, probability, ids = _gather_across_replicas(
+        item_embeddings, candidate_sampling_probability, ids)
+    out = {"retrieval_loss": self._retrieval(
+        query_embeddings, candidates,
+        candidate_sampling_probability=probability, candidate_ids=ids,
+        compute_metrics=compute_metrics, compute_batch_metrics=False)}
+    if tower_scores is None:
+      return out
+    mask = tf.cast(mask, tf.bool)
+    labels = tf.where(mask, tf.cast(labels, tf.float32), -1.0)
+    ranking = self._ranking_loss(labels, transformer_scores)
+    # Pairwise losses come per pair: their mean per list keeps the average
+    # over the batch equal to TF-Ranking's SUM_OVER_BATCH_SIZE.
+    out["ranking_loss"] = tf.reshape(ranking, [tf.shape(ranking)[0], -1])
+    out["ranking_loss"] = tf.reduce_mean(out["ranking_loss"], axis=1)
+    out["distillation_loss"] = losses.list_kl_divergence(
+        tf.stop_gradient(transformer_scores), tower_scores, mask,
+        self.temperature)
+    if self.reverse_weight > 0:
+      out["reverse_distillation_loss"] = losses.list_kl_divergence(
+          tf.stop_gradient(tower_scores), transformer_scores, mask,
+          self.temperature)
+    return out
+
   def terms(
       self,
       query_embeddings: tf.Tensor,
       item_embeddings: tf.Tensor,
-      tower_scores: tf.Tensor,
-      transformer_scores: tf.Tensor,
-      labels: tf.Tensor,
-      mask: tf.Tensor,
+      tower_scores: Optional[tf.Tensor],
+      transformer_scores: Optional[tf.Tensor],
+      labels: Optional[tf.Tensor],
+      mask: Optional[tf.Tensor],
       candidate_sampling_probability: Optional[tf.Tensor] = None,
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
   ) -> Dict[str, tf.Tensor]:
-    """Computes the unweighted loss terms (see `call` for the arguments).
+    """The unweighted loss terms, each a mean over the queries of the batch
+    (see `call` for the arguments).
 
     With `tower_scores` None (a task that does not `needs_lists`), only the
     retrieval term is computed.
     """
-    retrieval = self._retrieval(
-        query_embeddings, item_embeddings,
-        candidate_sampling_probability=candidate_sampling_probability,
-        candidate_ids=(candidate_ids if self.remove_accidental_hits
-                       else None),
-        compute_metrics=compute_metrics, compute_batch_metrics=False)
-    if tower_scores is None:
-      return {"retrieval_loss": retrieval}
-    mask = tf.cast(mask, tf.bool)
-    labels = tf.where(mask, tf.cast(labels, tf.float32), -1.0)
-    kd = losses.list_kl_divergence(
-        tf.stop_gradient(transformer_scores), tower_scores, mask,
-        self.temperature)
-    out = {
-        "retrieval_loss": retrieval,
-        "ranking_loss": self._ranking_loss(labels, transformer_scores),
-        "distillation_loss": tf.reduce_mean(kd),
-    }
-    if self.reverse_weight > 0:
-      out["reverse_distillation_loss"] = tf.reduce_mean(
-          losses.list_kl_divergence(
-              tf.stop_gradient(tower_scores), transformer_scores, mask,
-              self.temperature))
-    return out
+    return {k: tf.reduce_mean(v) for k, v in self._per_query(
+        query_embeddings, item_embeddings, tower_scores, transformer_scores,
+        labels, mask, candidate_sampling_probability, candidate_ids,
+        compute_metrics).items()}
 
   def call(
       self,
@@ -173,6 +192,12 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       compute_metrics: bool = True,
   ) -> tf.Tensor:
     """Returns the weighted total loss and updates the per-term metrics.
+
+    Under a `tf.distribute` strategy each replica returns its share of the
+    mean over the global batch (`tf.nn.compute_average_loss`), so that the
+    summed gradients equal those of one process on the whole batch, and the
+    retrieval softmax runs over the positives of every replica (gathered,
+    the replica's own first), as it would in one process.
 
     Args:
       query_embeddings: `[B, d]` query tower outputs.
@@ -191,10 +216,10 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     Returns:
       The scalar total loss.
     """
-    terms = self.terms(query_embeddings, item_embeddings, tower_scores,
-                       transformer_scores, labels, mask,
-                       candidate_sampling_probability, candidate_ids,
-                       compute_metrics)
+    per_query = self._per_query(
+        query_embeddings, item_embeddings, tower_scores, transformer_scores,
+        labels, mask, candidate_sampling_probability, candidate_ids,
+        compute_metrics)
     weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
                "distillation_loss": (self.distillation_weight if self.gamma
                                      else 0.0),
@@ -203,10 +228,14 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
                 "ranking_loss": self.ranking_loss_tracker,
                 "distillation_loss": self.distillation_loss_tracker,
                 "reverse_distillation_loss": self.reverse_loss_tracker}
-    updates = [trackers[k].update_state(v) for k, v in terms.items()]
+    # Each replica logs its share of the global-batch mean: Keras sums the
+    # replicas' step logs (in one process the share is the plain mean).
+    updates = [trackers[k].update_state(tf.nn.compute_average_loss(v))
+               for k, v in per_query.items()]
     # A zero weight drops its term: no 0 * inf or 0 * nan, no gradient.
     # (The distillation weight is a variable whenever gamma > 0.)
-    total = tf.add_n([weights[k] * v for k, v in terms.items()
+    total = tf.add_n([weights[k] * tf.nn.compute_average_loss(v)
+                      for k, v in per_query.items()
                       if isinstance(weights[k], tf.Variable) or weights[k]]
                      or [tf.constant(0.0)])
     with tf.control_dependencies(updates):
@@ -225,3 +254,33 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         "remove_accidental_hits": self.remove_accidental_hits,
     })
     return config
+
+
+def _gather_across_replicas(embeddings: tf.Tensor, *others):
+  """All replicas' rows, this replica's first; the inputs as they are when
+  there is a single replica. `None` entries pass through.
+
+  Built on `all_reduce` rather than `all_gather`, which fails inside a Keras
+  step under MultiWorkerMirroredStrategy in TF 2.15 ("destinations can not
+  be empty"): each replica writes its rows into its own slot of a zero
+  tensor and the sum over replicas assembles them. The gradient of the sum
+  is again a sum over replicas, so every replica's loss reaches the rows'
+  owner, as in one process.
+  """
+  context = tf.distribute.get_replica_context()
+  if context is None or context.num_replicas_in_sync == 1:
+    return (embeddings, *others)
+  replicas = context.num_replicas_in_sync
+  replica = tf.cast(context.replica_id_in_sync_group, tf.int32)
+  local = tf.shape(embeddings)[0]
+
+  def gather(x):
+    if x is None:
+      return None
+    slot = tf.reshape(tf.one_hot(replica, replicas, dtype=x.dtype),
+                      [replicas, 1] + [1] * (x.shape.rank - 1))
+    total = context.all_reduce(tf.distribute.ReduceOp.SUM, slot * x[None])
+    flat = tf.reshape(total, tf.concat([[-1], tf.shape(x)[1:]], 0))
+    return tf.roll(flat, -replica * local, axis=0)
+
+  return (gather(embeddings), *(gather(x) for x in others))
