@@ -7,7 +7,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd.data.interactions import Interactions, take
+from tfrs_ltttd.data.interactions import Interactions, per_user, take
 from tfrs_ltttd.metrics import ranking
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
 
@@ -34,14 +34,8 @@ def retrieve(
   if not 1 <= k <= data.num_items:
     raise ValueError(f"k must be in [1, {data.num_items}] (the catalogue "
                      f"size), got {k}.")
-  seen = np.zeros((0, 0), np.int64)
-  if exclude_train:
-    counts = np.bincount(data.train["user"], minlength=data.num_users)
-    order = np.argsort(data.train["user"], kind="stable")
-    column = np.arange(len(order)) - np.repeat(
-        np.cumsum(counts) - counts, counts)
-    seen = np.full((data.num_users, max(int(counts.max()), 1)), -1, np.int64)
-    seen[data.train["user"][order], column] = data.train["item"][order]
+  seen = (per_user(data.train["user"], data.num_users, data.train["item"], -1)
+          if exclude_train else np.zeros((0, 0), np.int64))
   depth = min(data.num_items, k + seen.shape[1])
   embeddings, _ = encode_catalogue(model.item_tower, data.items)
   index = build_index(embeddings, kind="bruteforce", k=depth)

@@ -92,3 +92,23 @@ def test_dataset_feeds_features_of_every_slot(small_data):
 def test_bad_list_arguments_name_the_field(small_data, kwargs, match):
   with pytest.raises(ValueError, match=match):
     lists.build_lists(small_data, **kwargs)
+
+
+def test_padded_hard_candidates_never_enter_a_list(small_data):
+  d = small_data
+  hard = np.full((d.num_users, 6), -1, np.int64)
+  hard[:, 0] = 7  # one real candidate, the rest an index's padding (-1)
+  out = lists.build_lists(d, 5, num_positives=1, num_hard_negatives=4,
+                          hard_candidates=hard, seed=4)  # no uniform slots
+  negatives = out["mask"] & (out["labels"] == 0)
+  # Only item 7 can be a negative; the -1 slots are masked, never read as
+  # an item (np.take would turn -1 into the last catalogue row).
+  assert set(out["items"][negatives]) <= {7}
+  assert negatives.sum(axis=1).max() == 1
+
+
+def test_per_user_groups_in_order(small_data):
+  from tfrs_ltttd.data.interactions import per_user  # noqa: PLC0415
+  table = per_user(np.array([2, 0, 2, 2]), 4, np.array([5, 6, 7, 8]), -1)
+  np.testing.assert_array_equal(table, [[6, -1, -1], [-1, -1, -1],
+                                        [5, 7, 8], [-1, -1, -1]])

@@ -107,3 +107,17 @@ def validation_split(data: Interactions, fraction: float = 0.1
   held = position >= (counts - n_hold)[users]
   pick = lambda mask: {k: v[order][mask] for k, v in train.items()}  # noqa: E731
   return dataclasses.replace(data, train=pick(~held), test=pick(held))
+
+
+def per_user(users: np.ndarray, num_users: int, values: np.ndarray,
+             fill) -> np.ndarray:
+  """`[num_users, most per user]` table of `values` grouped by user row, in
+  their original order, padded with `fill`."""
+  order = np.argsort(users, kind="stable")
+  counts = np.bincount(users, minlength=num_users)
+  column = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts,
+                                             counts)
+  table = np.full((num_users, max(int(counts.max(initial=0)), 1)), fill,
+                  dtype=np.asarray(values).dtype)
+  table[users[order], column] = np.asarray(values)[order]
+  return table

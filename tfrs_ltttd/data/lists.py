@@ -25,7 +25,7 @@ from typing import Dict, Optional
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd.data.interactions import Interactions, take
+from tfrs_ltttd.data.interactions import Interactions, per_user, take
 
 PAD_LABEL = -1.0
 
@@ -49,7 +49,7 @@ def build_lists(
     num_positives: at most this many positives per list (the anchor first).
     num_hard_negatives: slots drawn from `hard_candidates`.
     hard_candidates: `[num_users, H]` item rows ranked by an index for each
-      user; required when `num_hard_negatives > 0`.
+      user (-1 for padding); required when `num_hard_negatives > 0`.
     num_in_batch_negatives: slots left for in-batch negatives.
     seed: random seed.
 
@@ -96,16 +96,8 @@ def build_lists(
   labels_all = train["label"][relevant].astype(np.float32)
   n = len(users)
 
-  # Padded per-user table of positives: [num_users, P_max].
-  order = np.argsort(users, kind="stable")
-  counts = np.bincount(users, minlength=data.num_users)
-  starts = np.concatenate([[0], np.cumsum(counts)[:-1]])
-  p_max = max(int(counts.max()), 1)
-  col = np.arange(n) - np.repeat(starts, counts)
-  pos_items = np.full((data.num_users, p_max), -1, np.int64)
-  pos_labels = np.zeros((data.num_users, p_max), np.float32)
-  pos_items[users[order], col] = anchors[order]
-  pos_labels[users[order], col] = labels_all[order]
+  pos_items = per_user(users, data.num_users, anchors, -1)
+  pos_labels = per_user(users, data.num_users, labels_all, 0.0)
   positive_keys = np.unique(users * data.num_items + anchors)
 
   def is_positive(u, items):
@@ -127,7 +119,8 @@ def build_lists(
   if num_hard_negatives:
     cand = hard_candidates[users]
     keys = rng.random(cand.shape)
-    keys[is_positive(users, cand)] = np.inf
+    # Rows < 0 are an index's padding (a user with few unseen items).
+    keys[(cand < 0) | is_positive(users, cand)] = np.inf
     pick = np.argsort(keys, axis=1)[:, :num_hard_negatives]
     items.append(np.take_along_axis(cand, pick, axis=1))
     labels.append(np.zeros((n, num_hard_negatives), np.float32))
