@@ -27,7 +27,8 @@ data = synthetic.generate(synthetic.SyntheticConfig(
 model = LTTTDModel.from_data(data, ModelConfig(
     output_dim=8, embedding_dim=8, num_layers=1, num_heads=2, width=8,
     dropout=0.0))
-config = TrainConfig(epochs=3, batch_size=32, list_size=10, num_positives=2,
+config = TrainConfig(epochs=3, batch_size=32, list_batch_size=32,
+                     list_size=10, num_positives=2,
                      num_hard_negatives=3, hard_negative_depth=20,
                      hard_negative_skip=2, num_in_batch_negatives=2, seed=3)
 

@@ -62,20 +62,21 @@ def test_train_then_export_a_checkpoint(tmp_path, capsys):
                    "--num-candidates", "50", "--k", "5"]) == 0
   assert "loads in stock TensorFlow Serving" in capsys.readouterr().out
   loaded = tf.saved_model.load(str(out / "ltttd" / "1"))
-  result = loaded.signatures["serving_default"](
-      user_id=tf.constant([1, 2], tf.int64),
-      user_segment=tf.constant(["s1", "s2"]),
-      user_age=tf.constant([20.0, 50.0]))
+  query = {"user_id": tf.constant([1, 2], tf.int64),
+           "user_segment": tf.constant(["s1", "s2"]),
+           "user_age": tf.constant([20.0, 50.0]),
+           "history_item_ids": tf.constant([[5, 9, -1], [-1, -1, -1]],
+                                           tf.int64),
+           "history_labels": tf.constant([[2.0, 1.0, 0.0], [0.0] * 3])}
+  result = loaded.signatures["serving_default"](**query)
   assert result["item_ids"].shape == (2, 5)
 
   # The checkpoint rebuilds the trained model: same recommendations.
   from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
   model, data = checkpoint.load(ckpt)
-  again = Recommender(model, data.items, num_candidates=50, k=5).recommend({
-      "user_id": tf.constant([1, 2], tf.int64),
-      "user_segment": tf.constant(["s1", "s2"]),
-      "user_age": tf.constant([20.0, 50.0])})
+  again = Recommender(model, data.items, num_candidates=50,
+                      k=5).recommend(query)
   np.testing.assert_array_equal(again["item_ids"], result["item_ids"])
 
 

@@ -25,7 +25,8 @@ from tfrs_ltttd.data import synthetic
 
 data = synthetic.generate(synthetic.SyntheticConfig(
     num_users=120, num_items=90, interactions_per_user=8, seed=2))
-config = TrainConfig(epochs=2, batch_size=32, list_size=10, num_positives=2,
+config = TrainConfig(epochs=2, batch_size=32, list_batch_size=32,
+                     list_size=10, num_positives=2,
                      num_hard_negatives=3, hard_negative_depth=20,
                      hard_negative_skip=2, num_in_batch_negatives=2, seed=5)
 with strategy.scope():

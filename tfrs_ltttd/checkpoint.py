@@ -16,10 +16,12 @@ import shutil
 import uuid
 from typing import Tuple
 
+import numpy as np
 import tensorflow as tf
 
 from tfrs_ltttd.config import ModelConfig
 from tfrs_ltttd.data import synthetic
+from tfrs_ltttd.data.history import serving_query
 
 CONFIG_FILE = "ltttd_config.json"
 WEIGHTS = "weights"
@@ -66,7 +68,8 @@ def load(path: str | os.PathLike) -> Tuple[object, synthetic.SyntheticData]:
                      f"({error}).") from error
   data = synthetic.generate(data_config)
   model = LTTTDModel.from_data(data, model_config)
-  probe = {"query": {k: v[:1] for k, v in data.users.items()},
+  probe = {"query": serving_query(data, np.arange(1),
+                                  model_config.history_length),
            "candidates": {k: v[:1][None] for k, v in data.items.items()}}
   model(tf.nest.map_structure(tf.constant, probe))  # create the variables
   model.load_weights(str(path / WEIGHTS)).expect_partial()

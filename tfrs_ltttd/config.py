@@ -29,6 +29,8 @@ class ModelConfig:
     retrieval_temperature: tau, the scale of the two-tower scores.
     ranking_gradient_to_towers: let the listwise loss train the towers
       directly (see `LTTTDModel`; off by default, our decision).
+    history_length: H, the user's last interactions the query tower pools
+      and the transformer attends to (0: no history).
   """
 
   output_dim: int = 32
@@ -46,8 +48,12 @@ class ModelConfig:
   ranking_loss: str = "softmax"
   retrieval_temperature: float = 0.1
   ranking_gradient_to_towers: bool = False
+  history_length: int = 50
 
   def __post_init__(self):
+    if self.history_length < 0:
+      raise ValueError("ModelConfig.history_length must be >= 0, got "
+                       f"{self.history_length}.")
     _positive("ModelConfig", output_dim=self.output_dim,
               embedding_dim=self.embedding_dim, num_layers=self.num_layers,
               num_heads=self.num_heads, width=self.width,
@@ -65,7 +71,8 @@ class TrainConfig:
 
   Attributes:
     epochs: passes over the train interactions.
-    batch_size: lists per step.
+    batch_size: retrieval pairs per step (in-batch negatives of each other).
+    list_batch_size: candidate lists per step.
     learning_rate: Adam's learning rate.
     list_size: L, the candidate list length in training.
     num_positives: at most this many positives per list.
@@ -78,12 +85,20 @@ class TrainConfig:
     hard_negative_skip: see above.
     distillation_warmup_epochs: epochs at the start with the distillation
       weight held at 0, so that the teacher is ahead of the student before
-      it teaches (our decision; see the issue-5 report).
+      it teaches (our decision).
+    all_interactions: every train interaction is a retrieval positive, not
+      only the relevant ones (the user chose the item; lists still train on
+      graded labels).
+    list_holdout_fraction: the latest share of each user's train whose
+      examples train the re-ranker and are not retrieval positives, so that
+      the lists' two-tower scores look like serving ones
+      (`tfrs_ltttd.data.lists`; 0: every example serves both).
     seed: seed of lists, shuffles and weights.
   """
 
   epochs: int = 3
   batch_size: int = 256
+  list_batch_size: int = 128
   learning_rate: float = 1e-3
   list_size: int = 32
   num_positives: int = 4
@@ -92,15 +107,21 @@ class TrainConfig:
   hard_negative_depth: int = 100
   hard_negative_skip: int = 10
   distillation_warmup_epochs: int = 0
+  all_interactions: bool = True
+  list_holdout_fraction: float = 0.0
   seed: int = 0
 
   def __post_init__(self):
     _positive("TrainConfig", epochs=self.epochs, batch_size=self.batch_size,
+              list_batch_size=self.list_batch_size,
               learning_rate=self.learning_rate, list_size=self.list_size,
               num_positives=self.num_positives)
-    if self.num_in_batch_negatives >= self.batch_size:
+    if not 0.0 <= self.list_holdout_fraction < 1.0:
+      raise ValueError("TrainConfig.list_holdout_fraction must be in [0, 1),"
+                       f" got {self.list_holdout_fraction}.")
+    if self.num_in_batch_negatives >= self.list_batch_size:
       raise ValueError("TrainConfig.num_in_batch_negatives must be < "
-                       f"batch_size ({self.batch_size}), got "
+                       f"list_batch_size ({self.list_batch_size}), got "
                        f"{self.num_in_batch_negatives}.")
     if self.hard_negative_depth - self.hard_negative_skip < (
         self.num_hard_negatives):

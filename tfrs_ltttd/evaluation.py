@@ -7,6 +7,7 @@ from typing import Dict, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions, per_user, take
 from tfrs_ltttd.metrics import ranking
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
@@ -43,9 +44,11 @@ def retrieve(
                          reduce_retracing=True)
   scores = np.full((len(user_rows), k), -np.inf, np.float32)
   rows = np.full((len(user_rows), k), -1, np.int64)
+  queries = serving_query(data, user_rows, model.query_tower.history_length)
   for start in range(0, len(user_rows), batch_size):
     users = user_rows[start:start + batch_size]
-    q = query_fn({n: v[users] for n, v in data.users.items()})
+    q = query_fn({n: v[start:start + batch_size]
+                  for n, v in queries.items()})
     s, r = (t.numpy() for t in index(q, k=depth))
     for j, user in enumerate(users):
       keep = ~np.isin(r[j], seen[user]) if exclude_train else slice(None)
@@ -63,12 +66,11 @@ def rerank(model, data: Interactions, user_rows: np.ndarray,
       {"query": q, "candidates": c, "mask": m}, training=False),
                    reduce_retracing=True)
   out = []
+  queries = serving_query(data, user_rows, model.query_tower.history_length)
   for start in range(0, len(user_rows), batch_size):
-    users = user_rows[start:start + batch_size]
     lists = item_rows[start:start + batch_size]
-    out.append(fn(take(data.users, users), take(data.items,
-                                                np.maximum(lists, 0)),
-                  lists >= 0).numpy())
+    out.append(fn({n: v[start:start + batch_size] for n, v in queries.items()},
+                  take(data.items, np.maximum(lists, 0)), lists >= 0).numpy())
   return np.concatenate(out)
 
 
@@ -147,6 +149,57 @@ def evaluate(
   out[f"ndcg@{k}"] = ranking.ndcg_at_k(ranked, ideal, k)
   out["mrr"] = ranking.mrr(ranked)
   out[f"ndcg@{k}_two_tower"] = ranking.ndcg_at_k(ranked_tower, ideal, k)
+  return out
+
+
+def top_k_unseen(scores: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
+  """Rows of the `k` best `scores` `[U, N]` per user, `seen` `[U, N]` items
+  excluded (-1 where fewer than k remain)."""
+  scores = np.where(seen, -np.inf, scores.astype(np.float64))
+  k = min(k, scores.shape[1])
+  top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
+  order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1,
+                     kind="stable")
+  top = np.take_along_axis(top, order, axis=1)
+  return np.where(np.isfinite(np.take_along_axis(scores, top, axis=1)), top,
+                  -1)
+
+
+def evaluate_scores(score_fn, data: Interactions, k_retrieval: int = 100,
+                    k: int = 10, split: str = "test",
+                    recall_ks: Sequence[int] = (),
+                    batch_size: int = 1024) -> Dict[str, float]:
+  """The metrics of `evaluate` for a one-stage model given as user x item
+  scores (popularity, EASE): its order is both the retrieval and the final
+  ranking.
+
+  Args:
+    score_fn: `user_rows [U] -> scores [U, num_items]`.
+    data, k_retrieval, k, split, recall_ks: as in `evaluate`.
+    batch_size: users scored at once.
+  """
+  table = getattr(data, split)
+  users = np.unique(table["user"][table["label"] > 0])
+  depths = sorted({k_retrieval, *(d for d in recall_ks
+                                   if d <= data.num_items)})
+  rows = []
+  for start in range(0, len(users), batch_size):
+    batch = users[start:start + batch_size]
+    seen = np.zeros((len(batch), data.num_items), bool)
+    mine = np.isin(data.train["user"], batch)
+    position = np.searchsorted(batch, data.train["user"][mine])
+    seen[position, data.train["item"][mine]] = True
+    rows.append(top_k_unseen(score_fn(batch), seen, max(depths)))
+  rows = np.concatenate(rows)
+  ranked, ideal = _relevance(data, split, users, rows)
+  num_relevant = (ideal > 0).sum(axis=1)
+  out = {}
+  for depth in depths:
+    out[f"recall@{depth}"] = ranking.recall_at_k(ranked, num_relevant, depth)
+    out[f"irretrievable@{depth}"] = ranking.irretrievable_rate(
+        ranked[:, :depth], num_relevant)
+  out[f"ndcg@{k}"] = ranking.ndcg_at_k(ranked, ideal, k)
+  out["mrr"] = ranking.mrr(ranked)
   return out
 
 

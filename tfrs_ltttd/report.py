@@ -23,6 +23,7 @@ import tensorflow as tf
 
 from tfrs_ltttd import evaluation, training
 from tfrs_ltttd.config import ModelConfig, TrainConfig
+from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions
 from tfrs_ltttd.metrics import upqe
 from tfrs_ltttd.models.cascade import train_cascade
@@ -46,10 +47,11 @@ def latency_p50_ms(model, data: Interactions, num_candidates: int = SERVE_K,
   serve = recommender.signatures()["serving_default"]
   rng = np.random.default_rng(seed)
   rows = rng.integers(0, data.num_users, requests + 10)
+  queries = serving_query(data, rows, model.query_tower.history_length)
   times = []
   for n, row in enumerate(rows):
-    query = {name: tf.constant(values[row:row + 1])
-             for name, values in data.users.items()}
+    query = {name: tf.constant(values[n:n + 1])
+             for name, values in queries.items()}
     start = time.perf_counter()
     serve(**query)["item_ids"].numpy()
     if n >= 10:  # warm-up

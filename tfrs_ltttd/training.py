@@ -28,7 +28,7 @@ def hard_candidates(model, data: Interactions,
 def epoch_dataset(model, data: Interactions, config: TrainConfig,
                   epoch: int, with_hard_negatives: bool,
                   hard: Optional[np.ndarray] = None) -> tf.data.Dataset:
-  """The lists of one epoch.
+  """The retrieval pairs and candidate lists of one epoch.
 
   With `with_hard_negatives`, hard negatives come from the current towers'
   top-`hard_negative_depth` (or from `hard`, when given), so that the
@@ -45,9 +45,15 @@ def epoch_dataset(model, data: Interactions, config: TrainConfig,
       data, config.list_size, num_positives=config.num_positives,
       num_hard_negatives=num_hard, hard_candidates=hard,
       num_in_batch_negatives=config.num_in_batch_negatives,
-      seed=config.seed + epoch)
-  return lists.make_dataset(
-      data, built, config.batch_size,
+      seed=config.seed + epoch,
+      history_length=model.query_tower.history_length,
+      list_holdout_fraction=config.list_holdout_fraction)
+  pairs = lists.build_pairs(
+      data, history_length=model.query_tower.history_length,
+      all_interactions=config.all_interactions,
+      list_holdout_fraction=config.list_holdout_fraction)
+  return lists.make_joint_dataset(
+      data, pairs, built, config.batch_size, config.list_batch_size,
       num_in_batch_negatives=config.num_in_batch_negatives,
       seed=config.seed + epoch)
 
@@ -124,7 +130,8 @@ def fit(
       # Create every variable now, in cross-replica context: a
       # MultiWorkerMirroredStrategy cannot create them inside a step.
       with model.distribute_strategy.scope():
-        model(next(iter(lists)))
+        first = next(iter(lists))
+        model(first.get("lists", first))
     step = first_step if epoch == first_epoch else 0
     extra = [backup.callback(epoch, step)] if backup else []
     result = model.fit(lists.skip(step),

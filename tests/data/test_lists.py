@@ -112,3 +112,67 @@ def test_per_user_groups_in_order(small_data):
   table = per_user(np.array([2, 0, 2, 2]), 4, np.array([5, 6, 7, 8]), -1)
   np.testing.assert_array_equal(table, [[6, -1, -1], [-1, -1, -1],
                                         [5, 7, 8], [-1, -1, -1]])
+
+
+def test_list_positives_are_never_in_the_history_and_never_in_the_past(
+    small_data):
+  """A list must look like a served one: the candidates are items the user
+  has not seen by the anchor's time, so no positive comes from the past."""
+  d = small_data
+  out = lists.build_lists(d, 12, num_positives=4, seed=3, history_length=6)
+  when = {(int(u), int(i)): t for u, i, t in zip(
+      d.train["user"], d.train["item"], d.train["timestamp"])}
+  checked = 0
+  for row in range(len(out["user"])):
+    u, a = int(out["user"][row]), int(out["anchor"][row])
+    real = out["items"][row][out["mask"][row]]
+    positives = real[out["labels"][row][out["mask"][row]] > 0]
+    assert all(when[u, int(i)] >= when[u, a] for i in positives)
+    history = set(out["history"][row][out["history"][row] >= 0].tolist())
+    assert not history & set(real.tolist())
+    assert all(when[u, i] < when[u, a] for i in history)
+    checked += len(positives) > 1
+  assert checked > 100  # other (future) positives do occur
+
+
+def test_holdout_splits_pairs_and_lists_in_time(small_data):
+  d = small_data
+  pairs = lists.build_pairs(d, list_holdout_fraction=0.25)
+  held = lists.build_lists(d, 8, num_positives=2, list_holdout_fraction=0.25)
+  last_pair, first_list = {}, {}
+  when = {(int(u), int(i)): t for u, i, t in zip(
+      d.train["user"], d.train["item"], d.train["timestamp"])}
+  for u, a in zip(pairs["user"], pairs["anchor"]):
+    last_pair[int(u)] = max(last_pair.get(int(u), -1), when[int(u), int(a)])
+  for u, a in zip(held["user"], held["anchor"]):
+    first_list[int(u)] = min(first_list.get(int(u), np.inf),
+                             when[int(u), int(a)])
+  # No list anchor is a retrieval positive, and lists come after the pairs.
+  assert not {(int(u), int(a)) for u, a in zip(pairs["user"], pairs["anchor"])
+              } & {(int(u), int(a)) for u, a in zip(held["user"],
+                                                    held["anchor"])}
+  assert all(first_list[u] > last_pair[u] for u in first_list
+             if u in last_pair)
+  n = len(d.train["user"])
+  assert 0.2 * n < n - len(pairs["user"]) < 0.32 * n
+  everything = lists.build_pairs(d)
+  assert len(everything["user"]) == n
+  relevant = lists.build_pairs(d, all_interactions=False)
+  assert len(relevant["user"]) == int((d.train["label"] > 0).sum())
+
+
+def test_joint_dataset_has_two_streams(small_data):
+  d = small_data
+  pairs = lists.build_pairs(d, history_length=3)
+  built = lists.build_lists(d, 8, num_positives=2, history_length=3,
+                            num_in_batch_negatives=2)
+  ds = lists.make_joint_dataset(d, pairs, built, 64, 16,
+                                num_in_batch_negatives=2)
+  batch = next(iter(ds))
+  assert batch["query"]["user_id"].shape == (64,)
+  assert batch["query"]["history_item_ids"].shape == (64, 3)
+  assert batch["lists"]["candidates"]["item_id"].shape == (16, 8)
+  assert batch["lists"]["query"]["history_labels"].shape == (16, 3)
+  assert len(list(ds)) == len(pairs["user"]) // 64
+  with pytest.raises(ValueError, match="list_batch_size"):
+    lists.make_joint_dataset(d, pairs, built, 64, 10 ** 6)

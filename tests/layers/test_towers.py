@@ -79,3 +79,40 @@ def test_a_first_call_on_length_one_lists_does_not_reshape_later_calls():
   tower = _tower()
   tower({k: tf.expand_dims(v, 1)[:1] for k, v in FEATURES.items()})  # [1, 1]
   assert tower(FEATURES).shape == (3, 6)
+
+
+def test_history_shares_the_item_towers_id_table():
+  items = _tower()
+  users = QueryTower({"user_id": [1, 2]}, id_feature="user_id", output_dim=6,
+                     embedding_dim=3, history_length=4,
+                     history_item_tower=items)
+  query = {"user_id": tf.constant([1, 2], tf.int64),
+           "history_item_ids": tf.constant([[10, 12, -1, -1], [-1] * 4],
+                                           tf.int64),
+           "history_labels": tf.constant([[2.0, 1.0, 0.0, 0.0], [0.0] * 4])}
+  items(FEATURES)
+  out = users.encode(query)
+  assert out["history"].shape == (2, 4, 3)
+  np.testing.assert_array_equal(out["history_mask"],
+                                [[True, True, False, False], [False] * 4])
+  table = items._embeddings["item_id"].embeddings  # pylint: disable=protected-access
+  assert any(w is table for w in users.weights)
+  # Moving the item table moves the query embedding: one table, two towers.
+  before = users(query).numpy()
+  table.assign(table + 1.0)
+  assert not np.allclose(users(query).numpy()[0], before[0])
+  np.testing.assert_allclose(users(query).numpy()[1], before[1], atol=1e-6)
+  with pytest.raises(ValueError, match="history_item_ids"):
+    users({"user_id": query["user_id"]})
+  with pytest.raises(ValueError, match="history_item_tower"):
+    QueryTower({"user_id": [1]}, history_length=3)
+
+
+def test_history_tower_config_round_trips():
+  items = _tower()
+  users = QueryTower({"user_id": [1, 2]}, id_feature="user_id", output_dim=6,
+                     embedding_dim=3, history_length=4,
+                     history_item_tower=items, history_heads=2)
+  clone = QueryTower.from_config(users.get_config())
+  assert clone.get_config() == users.get_config()
+  assert clone.history_id_dtype == tf.int64

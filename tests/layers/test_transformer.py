@@ -106,3 +106,58 @@ def test_bad_arguments():
     ListwiseTransformer(width=10, num_heads=4)
   with pytest.raises(ValueError, match="num_layers"):
     ListwiseTransformer(num_layers=0)
+
+
+def _history_inputs(seed=0, batch=2, length=5, history=4, dim=4):
+  x = _inputs(batch, length, dim, seed)
+  rng = np.random.default_rng(seed + 100)
+  x["history"] = rng.normal(size=(batch, history, 6)).astype(np.float32)
+  x["history_mask"] = np.ones((batch, history), bool)
+  return x
+
+
+def test_history_cross_attention_keeps_equivariance_and_is_padding_blind():
+  layer, x = _layer(use_history=True), _history_inputs()
+  perm = np.array([3, 0, 4, 1, 2])
+  permuted = {k: (v[:, perm] if k in ("candidates", "scores", "mask",
+                                      "candidate_residuals") else v)
+              for k, v in x.items()}
+  np.testing.assert_allclose(layer(permuted), tf.gather(layer(x), perm,
+                                                        axis=1), atol=1e-5)
+  # The history is a set too: permuting it changes nothing.
+  shuffled = dict(x, history=x["history"][:, ::-1])
+  np.testing.assert_allclose(layer(shuffled), layer(x), atol=1e-5)
+  # Padded history tokens are ignored, whatever they hold.
+  x["history_mask"][:, 2:] = False
+  y = dict(x, history=x["history"].copy())
+  y["history"][:, 2:] = 100.0
+  np.testing.assert_allclose(layer(x), layer(y), atol=1e-5)
+  cut = dict(x, history=x["history"][:, :2], history_mask=x["history_mask"][:, :2])
+  np.testing.assert_allclose(layer(x), layer(cut), atol=1e-5)
+
+
+def test_history_matters_and_an_empty_one_adds_nothing():
+  layer, x = _layer(use_history=True), _history_inputs()
+  other = dict(x, history=x["history"] + 1.0)
+  assert not np.allclose(layer(x), layer(other), atol=1e-4)
+  empty = dict(x, history_mask=np.zeros_like(x["history_mask"]))
+  plain = _layer()
+  plain(x)
+  layer(empty)
+  # Copy the shared weights: the history-free layer is the same network
+  # without the cross-attention.
+  shared = {w.name.split("/", 1)[1]: w for w in layer.weights}
+  for w in plain.weights:
+    w.assign(shared[w.name.split("/", 1)[1]])
+  np.testing.assert_allclose(layer(empty), plain(x), atol=1e-5)
+
+
+def test_history_config_round_trip_and_missing_history_is_named():
+  layer, x = _layer(use_history=True), _history_inputs()
+  want = layer(x)
+  clone = ListwiseTransformer.from_config(layer.get_config())
+  clone(x)
+  clone.set_weights(layer.get_weights())
+  np.testing.assert_allclose(clone(x), want, atol=1e-6)
+  with pytest.raises(ValueError, match="history"):
+    layer({k: v for k, v in x.items() if not k.startswith("history")})

@@ -7,15 +7,17 @@ from tfrs_ltttd.config import ModelConfig, TrainConfig
 from tfrs_ltttd.data import lists
 
 SMALL = ModelConfig(output_dim=16, embedding_dim=8, hidden_units=(32,),
-                    num_layers=1, num_heads=2, width=16)
-TRAIN = TrainConfig(epochs=4, batch_size=64, list_size=12, num_positives=3,
+                    num_layers=1, num_heads=2, width=16, history_length=5)
+TRAIN = TrainConfig(epochs=4, batch_size=64, list_batch_size=64,
+                    list_size=12, num_positives=3,
                     num_in_batch_negatives=2, num_hard_negatives=3,
                     hard_negative_depth=30, hard_negative_skip=5,
                     learning_rate=3e-3)
 
 
 def _fixed_batch(data):
-  built = lists.build_lists(data, 12, num_positives=3, seed=99)
+  built = lists.build_lists(data, 12, num_positives=3, seed=99,
+                            history_length=SMALL.history_length)
   return next(iter(lists.make_dataset(data, built, 512, shuffle=False)))
 
 
@@ -103,7 +105,8 @@ def test_weights_round_trip_and_keras_callbacks(small_data, trained, tmp_path):
 
 def test_evaluate_reports_the_terms(small_data, trained):
   model = trained[0]
-  built = lists.build_lists(small_data, 12, num_positives=3, seed=5)
+  built = lists.build_lists(small_data, 12, num_positives=3, seed=5,
+                            history_length=SMALL.history_length)
   result = model.evaluate(lists.make_dataset(small_data, built, 128),
                           return_dict=True, verbose=0)
   assert {"retrieval_loss", "ranking_loss", "distillation_loss",
@@ -122,7 +125,8 @@ def test_bad_input_names_the_field(small_data, trained):
   with pytest.raises(ValueError, match=r"\['user_age'\] missing"):
     model({"query": query, "candidates": batch["candidates"]})
   towers = LTTTDModel.from_data(small_data, SMALL)
-  wide = LTTTDModel.from_data(small_data, ModelConfig(output_dim=8))
+  wide = LTTTDModel.from_data(small_data, ModelConfig(output_dim=8,
+                                                      history_length=0))
   with pytest.raises(ValueError, match="output_dim mismatch"):
     LTTTDModel(towers.query_tower, wide.item_tower)
 
@@ -138,7 +142,7 @@ def test_bad_train_config_names_the_field():
   with pytest.raises(ValueError, match="TrainConfig.list_size"):
     TrainConfig(list_size=8, num_positives=4, num_hard_negatives=4)
   with pytest.raises(ValueError, match="TrainConfig.num_in_batch_negatives"):
-    TrainConfig(batch_size=4, num_in_batch_negatives=4)
+    TrainConfig(list_batch_size=4, num_in_batch_negatives=4)
 
 
 def test_distillation_warmup_holds_the_weight_at_zero(small_data):

@@ -4,6 +4,7 @@ import tensorflow as tf
 
 from tfrs_ltttd import LTTTDModel, TrainConfig, training
 from tfrs_ltttd.data import synthetic
+from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.retrieval import ScaNNConfig, build_index, encode_catalogue
 
 
@@ -46,7 +47,8 @@ def test_scann_defaults_reach_0_95_recall_on_the_demo_catalogue():
   model = LTTTDModel.from_data(data)
   training.fit(model, data, TrainConfig(epochs=1), verbose=0)
   embeddings, _ = encode_catalogue(model.item_tower, data.items)
-  queries = model.query_tower(data.users)
+  queries = model.query_tower(serving_query(
+      data, np.arange(data.num_users), model.query_tower.history_length))
   _, exact = build_index(embeddings, kind="bruteforce", k=200)(queries)
   _, approx = build_index(embeddings, kind="scann", k=200)(queries)
   exact, approx = exact.numpy(), approx.numpy()

@@ -10,18 +10,20 @@ import pytest
 import tensorflow as tf
 
 from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, training
+from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.serving import (Recommender, custom_ops, decode_rest_request,
                                 export)
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
-K, TOP = 40, 5
+K, TOP, H = 40, 5, 6
 
 
 @pytest.fixture(scope="module")
 def model(small_data):
   tf.keras.utils.set_random_seed(11)
   m = LTTTDModel.from_data(small_data, ModelConfig(
-      output_dim=16, embedding_dim=8, num_layers=1, num_heads=2, width=16))
+      output_dim=16, embedding_dim=8, num_layers=1, num_heads=2, width=16,
+      history_length=H))
   training.fit(m, small_data, TrainConfig(
       epochs=1, batch_size=64, list_size=12, num_positives=3,
       num_hard_negatives=0, num_in_batch_negatives=2), verbose=0)
@@ -40,8 +42,8 @@ def exports(model, small_data, tmp_path_factory):
 
 
 def _queries(data, rows=(0, 5, 17, 42)):
-  rows = np.array(rows)
-  return {k: tf.constant(v[rows]) for k, v in data.users.items()}
+  return {k: tf.constant(v)
+          for k, v in serving_query(data, np.array(rows), H).items()}
 
 
 def test_recommend_is_retrieval_then_transformer(model, small_data, exports):
@@ -170,19 +172,59 @@ def test_bad_requests_get_clear_errors(exports, small_data):
   with pytest.raises(tf.errors.InvalidArgumentError, match="int64"):
     serve(**{**queries, "user_id": tf.constant(["7", "8", "9", "10"])})
   # REST bodies: the input is named.
+  history = {"history_item_ids": [3, -1], "history_labels": [1.0, 0.0]}
   with pytest.raises(ValueError, match=r"missing input\(s\) \['user_age'\]"):
-    decode_rest_request({"instances": [{"user_id": 1, "user_segment": "s1"}]},
-                        serve)
+    decode_rest_request({"instances": [{"user_id": 1, "user_segment": "s1",
+                                        **history}]}, serve)
   with pytest.raises(ValueError, match="input 'user_id' must be int64"):
     decode_rest_request({"inputs": {"user_id": ["a"], "user_segment": ["s1"],
-                                    "user_age": [30.0]}}, serve)
+                                    "user_age": [30.0],
+                                    **{k: [v] for k, v in history.items()}}},
+                        serve)
+  with pytest.raises(ValueError, match="'history_item_ids' has lists of "
+                     "different lengths"):
+    decode_rest_request({"instances": [
+        {"user_id": 1, "user_segment": "s1", "user_age": 3.0, **history},
+        {"user_id": 2, "user_segment": "s1", "user_age": 3.0,
+         "history_item_ids": [3], "history_labels": [1.0]}]}, serve)
+
+
+def test_history_is_read_by_both_stages_and_may_be_empty(exports,
+                                                         small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  queries = _queries(small_data, (3,))
+  empty = {**queries,
+           "history_item_ids": tf.fill([1, H], tf.constant(-1, tf.int64)),
+           "history_labels": tf.zeros([1, H])}
+  none = {**queries, "history_item_ids": tf.zeros([1, 0], tf.int64),
+          "history_labels": tf.zeros([1, 0])}
+  with_history = loaded.signatures["retrieve"](**queries)
+  without = loaded.signatures["retrieve"](**empty)
+  # The history moves the query embedding, so retrieval changes ...
+  assert not np.allclose(with_history["scores"], without["scores"])
+  # ... and an all-padding history equals no history at all.
+  np.testing.assert_allclose(
+      loaded.signatures["serving_default"](**none)["scores"],
+      loaded.signatures["serving_default"](**empty)["scores"], atol=1e-5)
+  # Padding beyond the real items changes nothing.
+  padded = {**queries,
+            "history_item_ids": tf.concat(
+                [queries["history_item_ids"],
+                 tf.fill([1, 3], tf.constant(-1, tf.int64))], 1),
+            "history_labels": tf.concat([queries["history_labels"],
+                                         tf.zeros([1, 3])], 1)}
+  np.testing.assert_allclose(
+      loaded.signatures["serving_default"](**padded)["scores"],
+      loaded.signatures["serving_default"](**queries)["scores"], atol=1e-5)
 
 
 def test_unknown_ids_use_the_oov_bucket_or_are_masked(exports, small_data):
   loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
   queries = {"user_id": tf.constant([123456], tf.int64),
              "user_segment": tf.constant(["never-seen"]),
-             "user_age": tf.constant([40.0])}
+             "user_age": tf.constant([40.0]),
+             "history_item_ids": tf.constant([[777777, 3, -1]], tf.int64),
+             "history_labels": tf.constant([[1.0, 2.0, 0.0]])}
   out = loaded.signatures["serving_default"](**queries)
   assert out["item_ids"].shape == (1, TOP)
   assert np.all(np.isfinite(out["scores"].numpy()))

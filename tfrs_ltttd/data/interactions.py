@@ -24,7 +24,9 @@ class Interactions:
     items: item features, each an array of length `num_items`; must hold
       `item_id_feature`.
     train: `{"user": [n], "item": [n], "label": [n]}` rows and graded labels
-      (> 0 means relevant), in time order within each user.
+      (> 0 means relevant), in time order within each user, and optionally
+      `"timestamp"` [n] (any increasing number; without it the order within
+      each user is the time, see `tfrs_ltttd.data.history`).
     test: held-out interactions, same layout as `train`.
     query_id_feature: name of the user id feature.
     item_id_feature: name of the item id feature.
@@ -47,6 +49,11 @@ class Interactions:
           raise ValueError(
               f"Interactions.{split} is missing '{key}': expected keys "
               "'user', 'item' and 'label'.")
+      for key, values in table.items():
+        if len(values) != len(table["user"]):
+          raise ValueError(
+              f"Interactions.{split}['{key}'] has {len(values)} values, "
+              f"'user' has {len(table['user'])}: one per interaction.")
       if np.any(table["user"] < 0) or np.any(table["user"] >= self.num_users):
         raise ValueError(
             f"Interactions.{split}['user'] holds rows outside "

@@ -1,10 +1,19 @@
-"""Listwise training examples: per query a candidate list, graded labels, a mask.
+"""Training examples: retrieval pairs and listwise candidate lists.
 
-Each train interaction (user u, item a) becomes one example anchored on `a`.
-Its list holds, in this order before a per-row shuffle:
+Training reads two streams (`make_joint_dataset`): retrieval pairs (a query
+and the item the user chose) for the towers' in-batch softmax, and candidate
+lists for the re-ranker and for distillation. Both are cut from the train
+interactions, and each example is what a request at its time t would be:
+its query is the user's features plus the user's history strictly before t
+(`tfrs_ltttd.data.history`).
+
+`build_lists` anchors one list on each relevant train interaction (user u,
+item a at time t). The list holds, in this order before a per-row shuffle:
 
 1. positives: the anchor and up to `num_positives - 1` other train positives
-   of u, with their graded labels;
+   of u *from t on* (never a past one: at serving the candidates are items
+   the user has not seen, so a list must not reward an item the history
+   already holds), with their graded labels;
 2. hard negatives: drawn from `hard_candidates[u]`, the items an index (for
    instance the current towers' top-K) ranks highest for u, so that the
    re-ranker trains on lists that look like the ones it serves;
@@ -14,8 +23,15 @@ In-batch negatives (the anchors of the other rows of a batch) are added after
 batching by `add_in_batch_negatives`, so they change with every shuffle.
 
 A slot is padding (mask False, label -1, the TF-Ranking convention) when it
-would repeat an item already in the list, or when a negative is a train
-positive of u. Everything is vectorised over examples with numpy.
+would repeat an item already in the list, or when a negative is any train
+item of u. Everything is vectorised over examples with numpy.
+
+With `list_holdout_fraction` f > 0 the two streams split each user's train in
+time (our decision, against the train/serve skew of the lists): the earlier
+1 - f are retrieval pairs only, the latest f anchor the lists only. The
+towers then never fit the positives of the lists the transformer learns
+from, so a list positive's two-tower score looks as it will at serving, not
+inflated by the retrieval loss that saw it.
 """
 
 from __future__ import annotations
@@ -25,6 +41,7 @@ from typing import Dict, Optional
 import numpy as np
 import tensorflow as tf
 
+from tfrs_ltttd.data import history as history_lib
 from tfrs_ltttd.data.interactions import Interactions, per_user, take
 
 PAD_LABEL = -1.0
@@ -39,8 +56,11 @@ def build_lists(
     hard_candidates: Optional[np.ndarray] = None,
     num_in_batch_negatives: int = 0,
     seed: int = 0,
+    history_length: int = 0,
+    list_holdout_fraction: float = 0.0,
 ) -> Dict[str, np.ndarray]:
-  """Builds one candidate list per relevant train interaction.
+  """Builds one candidate list per relevant train interaction (of the list
+  part, see `list_holdout_fraction`).
 
   Args:
     data: users, items and interactions.
@@ -52,12 +72,17 @@ def build_lists(
       user (-1 for padding); required when `num_hard_negatives > 0`.
     num_in_batch_negatives: slots left for in-batch negatives.
     seed: random seed.
+    history_length: H; each list also gets u's last H interactions
+      strictly before its anchor's time.
+    list_holdout_fraction: f, see the module docstring: lists are anchored
+      on the latest f of each user's train only (0: on all of it).
 
   Returns:
     A dict of numpy arrays: `user` [N] and `anchor` [N] rows, `items`
     [N, L - num_in_batch_negatives] item rows, `labels` (float32, -1 on
-    padding) and `mask` (bool) of the same shape. The remaining slots are
-    uniform negatives.
+    padding) and `mask` (bool) of the same shape, and with
+    `history_length > 0`, `history` [N, H] item rows (-1 padding) and
+    `history_labels` [N, H]. The remaining slots are uniform negatives.
 
   Raises:
     ValueError: if the slot counts do not fit in `list_size`, or
@@ -88,25 +113,39 @@ def build_lists(
       raise ValueError(
           f"hard_candidates has {hard_candidates.shape[1]} columns, fewer "
           f"than num_hard_negatives ({num_hard_negatives}).")
+  if not 0.0 <= list_holdout_fraction < 1.0:
+    raise ValueError("list_holdout_fraction must be in [0, 1), got "
+                     f"{list_holdout_fraction}.")
   rng = np.random.default_rng(seed)
 
   train = data.train
-  relevant = train["label"] > 0
-  users, anchors = train["user"][relevant], train["item"][relevant]
-  labels_all = train["label"][relevant].astype(np.float32)
+  when_all = history_lib.times(train)
+  chosen = (train["label"] > 0) & _list_part(data, list_holdout_fraction)
+  users, anchors = train["user"][chosen], train["item"][chosen]
+  labels_all = train["label"][chosen].astype(np.float32)
+  when = when_all[chosen]
   n = len(users)
 
-  pos_items = per_user(users, data.num_users, anchors, -1)
-  pos_labels = per_user(users, data.num_users, labels_all, 0.0)
-  positive_keys = np.unique(users * data.num_items + anchors)
+  relevant = train["label"] > 0
+  # Positives by user in time order, with their times, for "from t on".
+  order = np.lexsort((np.arange(len(when_all)), when_all, train["user"]))
+  order = order[relevant[order]]
+  pos_items = per_user(train["user"][order], data.num_users,
+                       train["item"][order], -1)
+  pos_labels = per_user(train["user"][order], data.num_users,
+                        train["label"][order].astype(np.float32), 0.0)
+  pos_times = per_user(train["user"][order], data.num_users,
+                       when_all[order], np.inf)
+  seen_keys = np.unique(train["user"] * data.num_items + train["item"])
 
-  def is_positive(u, items):
-    return np.isin(u[:, None] * data.num_items + items, positive_keys)
+  def is_seen(u, items):
+    return np.isin(u[:, None] * data.num_items + items, seen_keys)
 
-  # 1. positives: the anchor, then others of the same user at random.
+  # 1. positives: the anchor, then others of the same user from t on.
   others = pos_items[users]
   keys = rng.random(others.shape)
-  keys[(others < 0) | (others == anchors[:, None])] = np.inf
+  keys[(others < 0) | (others == anchors[:, None])
+       | (pos_times[users] < when[:, None])] = np.inf
   pick = np.argsort(keys, axis=1)[:, :num_positives - 1]
   other_items = np.take_along_axis(others, pick, axis=1)
   other_labels = np.take_along_axis(pos_labels[users], pick, axis=1)
@@ -120,7 +159,7 @@ def build_lists(
     cand = hard_candidates[users]
     keys = rng.random(cand.shape)
     # Rows < 0 are an index's padding (a user with few unseen items).
-    keys[(cand < 0) | is_positive(users, cand)] = np.inf
+    keys[(cand < 0) | is_seen(users, cand)] = np.inf
     pick = np.argsort(keys, axis=1)[:, :num_hard_negatives]
     items.append(np.take_along_axis(cand, pick, axis=1))
     labels.append(np.zeros((n, num_hard_negatives), np.float32))
@@ -131,7 +170,7 @@ def build_lists(
   uniform = rng.integers(0, data.num_items, (n, num_uniform))
   items.append(uniform)
   labels.append(np.zeros((n, num_uniform), np.float32))
-  valid.append(~is_positive(users, uniform))
+  valid.append(~is_seen(users, uniform))
 
   items = np.concatenate(items, axis=1)
   labels = np.concatenate(labels, axis=1)
@@ -140,13 +179,69 @@ def build_lists(
   labels = np.where(valid, labels, PAD_LABEL).astype(np.float32)
 
   shuffle = np.argsort(rng.random(items.shape), axis=1)
-  return {
+  out = {
       "user": users,
       "anchor": anchors,
       "items": np.take_along_axis(items, shuffle, axis=1),
       "labels": np.take_along_axis(labels, shuffle, axis=1),
       "mask": np.take_along_axis(valid, shuffle, axis=1),
   }
+  _add_history(out, train, chosen, history_length)
+  return out
+
+
+def _list_part(data: Interactions, fraction: float) -> np.ndarray:
+  """`[n]` bool over train: the latest `fraction` of each user's train (all
+  of it when `fraction` is 0)."""
+  if not 0.0 <= fraction < 1.0:
+    raise ValueError(f"list_holdout_fraction must be in [0, 1), got "
+                     f"{fraction}.")
+  train = data.train
+  if fraction == 0:
+    return np.ones(len(train["user"]), bool)
+  when = history_lib.times(train)
+  order = np.lexsort((np.arange(len(when)), when, train["user"]))
+  rank = np.empty(len(when), np.int64)
+  rank[order] = np.arange(len(when))
+  counts = np.bincount(train["user"], minlength=data.num_users)
+  position = rank - (np.cumsum(counts) - counts)[train["user"]]
+  n_list = np.where(counts > 1, np.maximum(1, np.round(fraction * counts)),
+                    0)[train["user"]]
+  return position >= counts[train["user"]] - n_list
+
+
+def _add_history(out, table, chosen, history_length):
+  if history_length:
+    rows, grades = history_lib.example_histories(table, history_length)
+    out["history"], out["history_labels"] = rows[chosen], grades[chosen]
+
+
+def build_pairs(data: Interactions, *, history_length: int = 0,
+                all_interactions: bool = True,
+                list_holdout_fraction: float = 0.0) -> Dict[str, np.ndarray]:
+  """The retrieval positives: one (query, item) pair per train interaction.
+
+  Args:
+    data: users, items and interactions.
+    history_length: H; each pair's query gets u's last H interactions
+      strictly before it.
+    all_interactions: every interaction is a positive, relevant or not (the
+      user did choose the item); otherwise the relevant ones only.
+    list_holdout_fraction: leave out each user's latest share of train,
+      which anchors the lists (see the module docstring).
+
+  Returns:
+    `user` [N] and `anchor` [N] rows, plus `history` and `history_labels`
+    [N, H] when `history_length > 0`.
+  """
+  train = data.train
+  chosen = ~_list_part(data, list_holdout_fraction) if (
+      list_holdout_fraction) else np.ones(len(train["user"]), bool)
+  if not all_interactions:
+    chosen &= train["label"] > 0
+  out = {"user": train["user"][chosen], "anchor": train["item"][chosen]}
+  _add_history(out, train, chosen, history_length)
+  return out
 
 
 def _later_duplicates(items: np.ndarray) -> np.ndarray:
@@ -171,9 +266,11 @@ def make_dataset(
 ) -> tf.data.Dataset:
   """Turns lists into a batched `tf.data.Dataset` of model inputs.
 
-  Each element is `{"query": user features [B], "item": anchor item features
-  [B], "item_probability": [B], "candidates": item features [B, L],
-  "labels": [B, L], "mask": [B, L]}`.
+  Each element is `{"query": user features [B] (+ the history features
+  [B, H] when the lists have a history), "item": anchor item features [B],
+  "item_probability": [B], "candidates": item features [B, L], "labels":
+  [B, L], "mask": [B, L]}`: one stream, whose anchors are also the
+  retrieval positives (`make_joint_dataset` gives two).
 
   Args:
     data: the interactions the lists came from.
@@ -186,20 +283,34 @@ def make_dataset(
   Returns:
     A batched, prefetched dataset.
   """
-  probabilities = data.item_probabilities()
-  features = {
-      "query": take(data.users, lists["user"]),
-      "item": take(data.items, lists["anchor"]),
-      "item_probability": probabilities[lists["anchor"]],
-      "candidates": take(data.items, lists["items"]),
-      "labels": lists["labels"],
-      "mask": lists["mask"],
-  }
+  ds = _list_stream(data, lists, batch_size, num_in_batch_negatives,
+                    shuffle, seed)
+  return _finish(ds)
+
+
+def _pair_features(data: Interactions, examples: Dict[str, np.ndarray]):
+  query = take(data.users, examples["user"])
+  if "history" in examples:
+    query.update(history_lib.features(data.items, data.item_id_feature,
+                                      examples["history"],
+                                      examples["history_labels"]))
+  return {"query": query, "item": take(data.items, examples["anchor"]),
+          "item_probability": data.item_probabilities()[examples["anchor"]]}
+
+
+def _list_stream(data, lists, batch_size, num_in_batch_negatives, shuffle,
+                 seed, repeat=False):
+  features = {**_pair_features(data, lists),
+              "candidates": take(data.items, lists["items"]),
+              "labels": lists["labels"], "mask": lists["mask"]}
   ds = tf.data.Dataset.from_tensor_slices(features)
   if shuffle:
     ds = ds.shuffle(len(lists["user"]), seed=seed,
                     reshuffle_each_iteration=True)
-  ds = ds.batch(batch_size, drop_remainder=num_in_batch_negatives > 0)
+  if repeat:
+    ds = ds.repeat()
+  ds = ds.batch(batch_size, drop_remainder=num_in_batch_negatives > 0
+                or repeat)
   if num_in_batch_negatives:
     ds = ds.map(
         lambda x: add_in_batch_negatives(
@@ -207,6 +318,59 @@ def make_dataset(
             query_id_feature=data.query_id_feature,
             item_id_feature=data.item_id_feature),
         num_parallel_calls=tf.data.AUTOTUNE)
+  return ds
+
+
+def make_joint_dataset(
+    data: Interactions,
+    pairs: Dict[str, np.ndarray],
+    lists: Dict[str, np.ndarray],
+    batch_size: int,
+    list_batch_size: int,
+    *,
+    num_in_batch_negatives: int = 0,
+    seed: int = 0,
+) -> tf.data.Dataset:
+  """Retrieval pairs and candidate lists as one batched dataset, one pass
+  over the pairs per epoch.
+
+  Each element is `{"query": [B] (+ history [B, H]), "item": [B],
+  "item_probability": [B], "lists": {"query": [B_l] (+ history),
+  "candidates": [B_l, L], "labels": [B_l, L], "mask": [B_l, L]}}` with
+  `B = batch_size` pairs (their items are each other's in-batch negatives)
+  and `B_l = list_batch_size` lists, drawn from a shuffled, repeating
+  stream, so the two streams may differ in size.
+
+  Args:
+    data: the interactions.
+    pairs: output of `build_pairs`.
+    lists: output of `build_lists`.
+    batch_size: pairs per step.
+    list_batch_size: lists per step.
+    num_in_batch_negatives: in-batch slots to append to each list.
+    seed: shuffle seed.
+
+  Returns:
+    A batched, prefetched dataset of `len(pairs) // batch_size` steps.
+  """
+  if len(lists["user"]) < list_batch_size:
+    raise ValueError(f"{len(lists['user'])} lists, fewer than "
+                     f"list_batch_size ({list_batch_size}): lower it.")
+  if len(pairs["user"]) < batch_size:
+    raise ValueError(f"{len(pairs['user'])} retrieval pairs, fewer than "
+                     f"batch_size ({batch_size}): lower it.")
+  pair_ds = tf.data.Dataset.from_tensor_slices(_pair_features(data, pairs))
+  pair_ds = pair_ds.shuffle(len(pairs["user"]), seed=seed,
+                            reshuffle_each_iteration=True).batch(
+                                batch_size, drop_remainder=True)
+  list_ds = _list_stream(data, lists, list_batch_size,
+                         num_in_batch_negatives, True, seed + 1, repeat=True)
+  ds = tf.data.Dataset.zip((pair_ds, list_ds)).map(
+      lambda p, l: {**p, "lists": l})
+  return _finish(ds)
+
+
+def _finish(ds: tf.data.Dataset) -> tf.data.Dataset:
   # Under a multi-worker strategy, each worker builds the same lists from the
   # same seed and takes its share of every global batch.
   options = tf.data.Options()

@@ -217,6 +217,7 @@ def _assemble(ratings, users, items, test_fraction) -> Interactions:
   # Per-user time order (ties by item id), last test_fraction held out.
   order = np.lexsort((ratings[:, 1], ratings[:, 3], u))
   u, i, label = u[order], i[order], label[order]
+  when = ratings[order, 3].astype(np.int64)
   counts = np.bincount(u, minlength=len(user_row))
   position = np.arange(len(u)) - np.repeat(np.cumsum(counts) - counts, counts)
   n_test = np.maximum(1, np.round(test_fraction * counts)).astype(int)
@@ -224,7 +225,7 @@ def _assemble(ratings, users, items, test_fraction) -> Interactions:
 
   def split(mask):
     return {"user": u[mask].astype(np.int64), "item": i[mask].astype(np.int64),
-            "label": label[mask]}
+            "label": label[mask], "timestamp": when[mask]}
 
   return Interactions(users=users, items=items, train=split(~is_test),
                       test=split(is_test))

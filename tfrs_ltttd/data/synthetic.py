@@ -1,9 +1,17 @@
 """A seeded synthetic recommendation data set with planted latent structure.
 
 Users and items get latent vectors built from their categorical features plus
-noise; a user picks items by a Gumbel-softmax draw over a known utility. Because
-the utility is known, tests can check that a model learns it, and the package
-needs no download to run.
+noise. Each user picks items one after another (a Gumbel-softmax draw over a
+known utility, without repeats), and the utility moves with time in two
+planted ways, so that a user's history says more than the user id:
+
+- drifting interests: the user's latent slides from one taste (its segment)
+  to a second one over its timeline, so the latest picks tell the current
+  taste best;
+- sequences: the category of the previous pick is more likely again.
+
+Because the utility is known, tests can check that a model learns it, and the
+package needs no download to run.
 """
 
 from __future__ import annotations
@@ -31,6 +39,9 @@ class SyntheticConfig:
     price_affinity: strength of the user age x item price term, a feature
       cross that a dot product of two towers can only approximate.
     noise: scale of the per-user and per-item latent noise.
+    drift: how far a user's taste moves, from 0 (a fixed taste) to 1 (from
+      its first taste all the way to its second over its timeline).
+    stickiness: utility bonus of the previous pick's category.
     temperature: softness of the choice; lower is more deterministic.
     seed: the random seed; the same seed gives the same data.
   """
@@ -45,6 +56,8 @@ class SyntheticConfig:
   popularity: float = 0.5
   price_affinity: float = 1.0
   noise: float = 0.5
+  drift: float = 1.0
+  stickiness: float = 1.0
   temperature: float = 0.5
   seed: int = 0
 
@@ -64,6 +77,9 @@ class SyntheticConfig:
     if not 0.0 < self.test_fraction < 1.0:
       raise ValueError("SyntheticConfig.test_fraction must be in (0, 1), "
                        f"got {self.test_fraction}.")
+    if not 0.0 <= self.drift <= 1.0:
+      raise ValueError("SyntheticConfig.drift must be in [0, 1], "
+                       f"got {self.drift}.")
     if self.temperature <= 0:
       raise ValueError("SyntheticConfig.temperature must be > 0, "
                        f"got {self.temperature}.")
@@ -71,24 +87,27 @@ class SyntheticConfig:
 
 @dataclasses.dataclass(frozen=True)
 class SyntheticData(Interactions):
-  """`Interactions` plus the planted truth: `utility[u, i]` of every pair."""
+  """`Interactions` plus the planted truth: `utility[u, i]` of every pair,
+  at the midpoint of the user's timeline and without the sequence term."""
 
   utility: np.ndarray = dataclasses.field(default=None, repr=False)
 
 
 def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
-  """Draws users, items and interactions from the planted model.
+  """Draws users, items and timed interactions from the planted model.
 
-  User features: `user_id` (int64), `user_segment` (str), `user_age` (float32).
-  Item features: `item_id` (int64), `item_category` (str), `item_price`
-  (float32). Labels are graded: 2 for the top 30 % of a user's picks by true
-  utility, 1 for the rest.
+  User features: `user_id` (int64), `user_segment` (str, the segment of the
+  first taste), `user_age` (float32). Item features: `item_id` (int64),
+  `item_category` (str), `item_price` (float32). Labels are graded: 2 for the
+  top 30 % of a user's picks by their utility when picked, 1 for the rest.
+  Each interaction has a `timestamp` (seconds).
 
   Args:
     config: sizes, strengths and seed.
 
   Returns:
-    A `SyntheticData` with a per-user time-ordered train/test split.
+    A `SyntheticData` with a per-user time-ordered train/test split (each
+    user's last `test_fraction` of picks held out).
 
   Example:
 
@@ -101,11 +120,12 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
   k = c.latent_dim
 
   segment = rng.integers(0, c.num_segments, c.num_users)
+  later = rng.integers(0, c.num_segments, c.num_users)
   category = rng.integers(0, c.num_categories, c.num_items)
   segment_centre = rng.normal(size=(c.num_segments, k))
   category_centre = rng.normal(size=(c.num_categories, k))
-  user_latent = segment_centre[segment] + c.noise * rng.normal(
-      size=(c.num_users, k))
+  first = segment_centre[segment] + c.noise * rng.normal(size=(c.num_users, k))
+  second = segment_centre[later] + c.noise * rng.normal(size=(c.num_users, k))
   item_latent = category_centre[category] + c.noise * rng.normal(
       size=(c.num_items, k))
 
@@ -114,38 +134,59 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
   age_z = (age - 44.0) / 15.0
   price_z = (np.log(price) - 3.0) / 0.8
   popularity = -np.log1p(rng.permutation(c.num_items)) * c.popularity
+  static = (popularity[None, :]
+            - c.price_affinity * np.abs(age_z[:, None] - price_z[None, :]))
 
-  utility = (user_latent @ item_latent.T) / np.sqrt(k)
-  utility += popularity[None, :]
-  utility -= c.price_affinity * np.abs(age_z[:, None] - price_z[None, :])
-  utility = utility.astype(np.float32)
+  def taste(rows, w):  # position w in the timeline -> [len(rows), k] latent
+    w = c.drift * w[:, None]
+    return (1.0 - w) * first[rows] + w * second[rows]
 
   counts = np.clip(rng.poisson(c.interactions_per_user, c.num_users), 5,
                    2 * c.interactions_per_user)
-  gumbel = rng.gumbel(size=utility.shape)
-  order = np.argsort(-(utility / c.temperature + gumbel), axis=1)
+  picked = np.zeros((c.num_users, c.num_items), bool)
+  picks = np.full((c.num_users, counts.max()), -1, np.int64)
+  value = np.zeros(picks.shape, np.float32)
+  previous = np.full(c.num_users, -1)
+  for t in range(counts.max()):
+    active = np.flatnonzero(counts > t)
+    w = t / np.maximum(counts[active] - 1, 1)
+    utility_t = taste(active, w) @ item_latent.T / np.sqrt(k) + static[active]
+    utility_t += c.stickiness * (
+        (category[None, :] == category[previous[active]][:, None])
+        & (previous[active] >= 0)[:, None])
+    noisy = utility_t / c.temperature + rng.gumbel(size=utility_t.shape)
+    noisy[picked[active]] = -np.inf
+    choice = np.argmax(noisy, axis=1)
+    picks[active, t] = choice
+    value[active, t] = utility_t[np.arange(len(active)), choice]
+    picked[active, choice] = True
+    previous[active] = choice
+  utility = (taste(np.arange(c.num_users), np.full(c.num_users, 0.5)) @ item_latent.T / np.sqrt(k)
+             + static).astype(np.float32)
 
-  users, items, labels = [], [], []
-  train_mask = []
+  start = rng.uniform(0, 3e7, c.num_users)
+  gaps = rng.exponential(86400.0, picks.shape)
+  when = (start[:, None] + np.cumsum(gaps, axis=1)).astype(np.int64)
+  users, items, labels, stamps, train_mask = [], [], [], [], []
   for u in range(c.num_users):
-    picked = order[u, :counts[u]]
-    grade = np.ones(len(picked), np.float32)
-    top = np.argsort(-utility[u, picked])[:max(1, int(0.3 * len(picked)))]
+    n = counts[u]
+    grade = np.ones(n, np.float32)
+    top = np.argsort(-value[u, :n])[:max(1, int(0.3 * n))]
     grade[top] = 2.0
-    when = rng.permutation(len(picked))  # time order of the picks
-    picked, grade = picked[when], grade[when]
-    n_test = max(1, int(round(c.test_fraction * len(picked))))
-    users.append(np.full(len(picked), u))
-    items.append(picked)
+    n_test = max(1, int(round(c.test_fraction * n)))
+    users.append(np.full(n, u))
+    items.append(picks[u, :n])
     labels.append(grade)
-    train_mask.append(np.arange(len(picked)) < len(picked) - n_test)
+    stamps.append(when[u, :n])
+    train_mask.append(np.arange(n) < n - n_test)
   users, items = np.concatenate(users), np.concatenate(items)
   labels, train_mask = np.concatenate(labels), np.concatenate(train_mask)
+  stamps = np.concatenate(stamps)
 
   def split(mask):
     return {"user": users[mask].astype(np.int64),
             "item": items[mask].astype(np.int64),
-            "label": labels[mask]}
+            "label": labels[mask], "timestamp": stamps[mask]}
 
   return SyntheticData(
       users={

@@ -1,4 +1,5 @@
-"""Keras layers: the two towers and the listwise transformer."""
+"""Keras layers: the two towers, the history encoder, the listwise transformer."""
 
+from tfrs_ltttd.layers.history import HistoryEncoder
 from tfrs_ltttd.layers.towers import ItemTower, QueryTower, Tower, describe_features
 from tfrs_ltttd.layers.transformer import PADDING_SCORE, ListwiseTransformer

@@ -7,6 +7,9 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrs_ltttd.data.history import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.history import HistoryEncoder
+
 
 def describe_features(
     table: Mapping[str, np.ndarray],
@@ -52,6 +55,15 @@ class Tower(tf.keras.layers.Layer):
   that the listwise transformer reuses these encoders instead of owning a
   second copy (our decision where the paper is silent).
 
+  With `history_length > 0` the tower also reads the user's last H
+  interactions, the query features `history_item_ids` `[batch, H]` (padded
+  with -1, or "" for string ids) and `history_labels` `[batch, H]`. Their
+  items are embedded with `history_item_tower`'s own id lookup and
+  embedding (one table for both towers: the paper's shared encoders), a
+  `HistoryEncoder` adds label and recency embeddings and attention-pools
+  them, and the pooled vector joins the MLP's input. `encode` also returns
+  the history tokens, which the listwise transformer attends to.
+
   Inputs may have any leading shape: `[batch]` or `[batch, list_size]`.
 
   Args:
@@ -64,6 +76,12 @@ class Tower(tf.keras.layers.Layer):
     hidden_units: widths of the MLP's hidden layers.
     activation: activation of the hidden layers.
     dropout: dropout rate after each hidden layer.
+    history_length: H, the history read (0: none).
+    history_item_tower: the tower whose id embedding encodes history items;
+      required when `history_length > 0`. `from_config` rebuilds it as a
+      tower of its own (the sharing is made by `LTTTDModel.from_data`).
+    history_labels: label buckets of the history (see `HistoryEncoder`).
+    history_heads: attention-pooling heads of the history.
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Returns (call):
@@ -90,9 +108,23 @@ class Tower(tf.keras.layers.Layer):
       hidden_units: Sequence[int] = (64,),
       activation: Any = "relu",
       dropout: float = 0.0,
+      history_length: int = 0,
+      history_item_tower: Optional["Tower"] = None,
+      history_labels: int = 3,
+      history_heads: int = 1,
       **kwargs,
   ):
     super().__init__(**kwargs)
+    if isinstance(history_item_tower, dict):  # from get_config
+      history_item_tower = tf.keras.layers.deserialize(history_item_tower)
+    if history_length < 0:
+      raise ValueError(f"{self.name}: history_length must be >= 0, got "
+                       f"{history_length}.")
+    if history_length and (history_item_tower is None
+                           or history_item_tower.id_feature is None):
+      raise ValueError(f"{self.name}: history_length > 0 needs "
+                       "history_item_tower, a Tower with an id_feature whose "
+                       "embedding encodes the history items.")
     numeric = dict(numeric or {})
     if not vocabularies and not numeric:
       raise ValueError(f"{self.name}: give at least one feature in "
@@ -138,6 +170,37 @@ class Tower(tf.keras.layers.Layer):
         self._mlp.append(tf.keras.layers.Dropout(dropout))
     self._mlp.append(tf.keras.layers.Dense(output_dim, name="output"))
 
+    self.history_length = history_length
+    self.history_labels = history_labels
+    self.history_heads = history_heads
+    # The config only: an attribute holding the tower would make this layer
+    # track (and checkpoint) the whole item tower as its own sublayer.
+    self._history_item_config = (
+        tf.keras.layers.serialize(history_item_tower) if history_length
+        else None)
+    if history_length:
+      item_id = history_item_tower.id_feature
+      # The item tower's own layers: one table for both towers.
+      self._history_lookup = history_item_tower._lookups[item_id]  # pylint: disable=protected-access
+      self._history_embedding = history_item_tower._embeddings[item_id]  # pylint: disable=protected-access
+      self.history = HistoryEncoder(
+          history_length, history_item_tower.embedding_dim,
+          num_labels=history_labels, num_heads=history_heads,
+          name="history")
+
+  @property
+  def history_id_dtype(self) -> tf.DType:
+    """dtype of `history_item_ids` (that of the item ids)."""
+    if isinstance(self._history_lookup, tf.keras.layers.StringLookup):
+      return tf.string
+    return tf.int64
+
+  @property
+  def input_names(self):
+    """Every input key: the features, then the history (if read)."""
+    extra = [HISTORY_IDS, HISTORY_LABELS] if self.history_length else []
+    return self.feature_names + extra
+
   @property
   def feature_names(self):
     return sorted(list(self.vocabularies) + list(self.numeric))
@@ -168,12 +231,38 @@ class Tower(tf.keras.layers.Layer):
             inputs[name]))
     return encoded
 
-  def embed_with_residual(
-      self, inputs: Mapping[str, tf.Tensor], training=None
-  ) -> Tuple[tf.Tensor, tf.Tensor]:
-    """Returns `(embedding [..., d], residual [..., residual_dim])`."""
+  def _encode_history(self, inputs: Mapping[str, tf.Tensor]
+                      ) -> Dict[str, tf.Tensor]:
+    missing = [k for k in (HISTORY_IDS, HISTORY_LABELS) if k not in inputs]
+    if missing:
+      raise ValueError(
+          f"{self.name}: reads a history of {self.history_length} items but "
+          f"{missing} are missing from the input dict: give `[batch, H]` "
+          "item ids (padded with -1, or '' for string ids) and labels.")
+    ids = inputs[HISTORY_IDS]
+    if ids.dtype == tf.string:
+      mask = tf.not_equal(ids, "")
+    else:
+      mask = tf.greater_equal(ids, 0)
+    vectors = self._history_embedding(self._history_lookup(ids))
+    return self.history(vectors, inputs[HISTORY_LABELS], mask)
+
+  def encode(self, inputs: Mapping[str, tf.Tensor], training=None
+             ) -> Dict[str, tf.Tensor]:
+    """Everything the tower computes, for the transformer to read.
+
+    Returns:
+      `{"embedding": [..., d], "residual": [..., residual_dim]}`, plus
+      `"history"` `[batch, H, e]` tokens and `"history_mask"` `[batch, H]`
+      when the tower reads a history.
+    """
     encoded = self._encode(inputs)
-    x = tf.concat([encoded[n] for n in self.feature_names], axis=-1)
+    parts = [encoded[n] for n in self.feature_names]
+    history = None
+    if self.history_length:
+      history = self._encode_history(inputs)
+      parts.append(history["pooled"])
+    x = tf.concat(parts, axis=-1)
     for layer in self._mlp:
       x = layer(x, training=training)
     embedding = tf.math.l2_normalize(x, axis=-1)
@@ -182,10 +271,20 @@ class Tower(tf.keras.layers.Layer):
       residual = tf.concat(side, axis=-1)
     else:
       residual = tf.zeros(tf.concat([tf.shape(embedding)[:-1], [0]], 0))
-    return embedding, residual
+    out = {"embedding": embedding, "residual": residual}
+    if history is not None:
+      out.update(history=history["tokens"], history_mask=history["mask"])
+    return out
+
+  def embed_with_residual(
+      self, inputs: Mapping[str, tf.Tensor], training=None
+  ) -> Tuple[tf.Tensor, tf.Tensor]:
+    """Returns `(embedding [..., d], residual [..., residual_dim])`."""
+    out = self.encode(inputs, training=training)
+    return out["embedding"], out["residual"]
 
   def call(self, inputs: Mapping[str, tf.Tensor], training=None) -> tf.Tensor:
-    return self.embed_with_residual(inputs, training=training)[0]
+    return self.encode(inputs, training=training)["embedding"]
 
   def get_config(self) -> Dict[str, Any]:
     config = super().get_config()
@@ -198,6 +297,10 @@ class Tower(tf.keras.layers.Layer):
         "hidden_units": self.hidden_units,
         "activation": tf.keras.activations.serialize(self.activation),
         "dropout": self.dropout,
+        "history_length": self.history_length,
+        "history_labels": self.history_labels,
+        "history_heads": self.history_heads,
+        "history_item_tower": self._history_item_config,
     })
     return config
 

@@ -25,6 +25,14 @@ class ListwiseTransformer(tf.keras.layers.Layer):
   multi-head self-attention across the list, then an MLP head gives one score
   per token.
 
+  With `use_history=True` each block also lets every candidate attend to the
+  user's history tokens (target attention, as in DIN; our addition, see
+  PAPER.md): self-attention across the list, then cross-attention from each
+  candidate to the history, then the feed-forward net. The history is what
+  puts the re-ranker ahead of the towers, whose dot product of two pooled
+  vectors cannot express a candidate-by-past-item interaction. An empty
+  history (all padding) adds nothing.
+
   There is no positional encoding (our decision: the list is a set), so the
   layer is permutation-equivariant over candidates. Padded slots are masked
   out of attention as keys and get `PADDING_SCORE` in the output, so the
@@ -38,13 +46,15 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       `2 * width`.
     dropout: dropout rate in attention, feed-forward and head.
     activation: activation of the feed-forward net and the head.
+    use_history: cross-attend to `"history"` tokens (then required).
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Call args:
     inputs: a dict with `"query"` [B, d], `"candidates"` [B, L, d],
       `"scores"` [B, L] (two-tower scores), `"mask"` [B, L] (bool, True for
       real candidates), and optionally `"query_residual"` [B, r_q] and
-      `"candidate_residuals"` [B, L, r_i].
+      `"candidate_residuals"` [B, L, r_i]; with `use_history`, `"history"`
+      [B, H, e] tokens and `"history_mask"` [B, H] (bool).
     training: Keras training flag (dropout).
 
   Returns:
@@ -72,6 +82,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       ffn_width: int | None = None,
       dropout: float = 0.1,
       activation: Any = "gelu",
+      use_history: bool = False,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -88,6 +99,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     self.ffn_width = ffn_width or 2 * width
     self.dropout = dropout
     self.activation = tf.keras.activations.get(activation)
+    self.use_history = bool(use_history)
 
     self._project = tf.keras.layers.Dense(width, name="project")
     self._blocks = []
@@ -104,6 +116,19 @@ class ListwiseTransformer(tf.keras.layers.Layer):
           "ffn_out": tf.keras.layers.Dense(width, name=f"block{i}_ffn_out"),
           "drop": tf.keras.layers.Dropout(dropout),
       })
+      if self.use_history:
+        self._blocks[-1].update({
+            "norm_cross": tf.keras.layers.LayerNormalization(
+                name=f"block{i}_norm_cross"),
+            "cross_attention": tf.keras.layers.MultiHeadAttention(
+                num_heads, key_dim=width // num_heads, dropout=dropout,
+                name=f"block{i}_cross_attention"),
+        })
+    if self.use_history:
+      self._history_project = tf.keras.layers.Dense(width,
+                                                    name="history_project")
+      self._history_norm = tf.keras.layers.LayerNormalization(
+          name="history_norm")
     self._final_norm = tf.keras.layers.LayerNormalization(name="final_norm")
     # Plain layers, not tf.keras.Sequential, which would pin the list length
     # of its first call as a reference shape.
@@ -115,13 +140,16 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     if not isinstance(inputs, Mapping):
       raise ValueError(f"{self.name}: inputs must be a dict with keys "
                        f"{list(_REQUIRED)}, got {type(inputs).__name__}.")
-    missing = [k for k in _REQUIRED if inputs.get(k) is None]
+    required = _REQUIRED + (("history", "history_mask") if self.use_history
+                            else ())
+    missing = [k for k in required if inputs.get(k) is None]
     if missing:
       raise ValueError(f"{self.name}: input dict is missing {missing}; "
                        f"expected keys {list(_REQUIRED)} (+ optional "
                        "'query_residual', 'candidate_residuals').")
     ranks = {"query": 2, "candidates": 3, "scores": 2, "mask": 2,
-             "query_residual": 2, "candidate_residuals": 3}
+             "query_residual": 2, "candidate_residuals": 3, "history": 3,
+             "history_mask": 2}
     shapes = {}
     for key, rank in ranks.items():
       if inputs.get(key) is not None:
@@ -167,11 +195,25 @@ class ListwiseTransformer(tf.keras.layers.Layer):
 
     # Every slot attends to the real slots only: [B, L, L].
     attention_mask = mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+    if self.use_history:
+      history_mask = tf.cast(inputs["history_mask"], tf.bool)
+      history = self._history_norm(self._history_project(
+          tf.cast(inputs["history"], tf.float32)))
+      # [B, L, H]: every slot attends to the real history tokens; a user
+      # with none gets no cross-attention output at all.
+      cross_mask = history_mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+      has_history = tf.cast(tf.reduce_any(history_mask, axis=1),
+                            tf.float32)[:, None, None]
     for block in self._blocks:
       h = block["norm1"](x)
       h = block["attention"](h, h, attention_mask=attention_mask,
                              training=training)
       x = x + block["drop"](h, training=training)
+      if self.use_history:
+        h = block["cross_attention"](block["norm_cross"](x), history,
+                                     attention_mask=cross_mask,
+                                     training=training)
+        x = x + block["drop"](h * has_history, training=training)
       h = block["ffn_in"](block["norm2"](x))
       h = block["ffn_out"](block["drop"](h, training=training))
       x = x + block["drop"](h, training=training)
@@ -188,5 +230,6 @@ class ListwiseTransformer(tf.keras.layers.Layer):
         "ffn_width": self.ffn_width,
         "dropout": self.dropout,
         "activation": tf.keras.activations.serialize(self.activation),
+        "use_history": self.use_history,
     })
     return config

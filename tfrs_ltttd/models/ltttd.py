@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Dict, Mapping, Optional
 
+import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
@@ -53,9 +54,11 @@ class LTTTDModel(tfrs.Model):
   >>> from tfrs_ltttd.data import synthetic, lists
   >>> data = synthetic.generate(synthetic.SyntheticConfig(
   ...     num_users=40, num_items=60, interactions_per_user=6))
-  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8))
+  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8,
+  ...                                                history_length=5))
   >>> model.compile(optimizer="adam")
-  >>> ds = lists.make_dataset(data, lists.build_lists(data, 6), 32)
+  >>> built = lists.build_lists(data, 6, history_length=5)
+  >>> ds = lists.make_dataset(data, built, 32)
   >>> history = model.fit(ds, epochs=1, verbose=0)
   >>> sorted(history.history)[:3]
   ['distillation_loss', 'loss', 'ranking_loss']
@@ -104,16 +107,23 @@ class LTTTDModel(tfrs.Model):
     config = config or ModelConfig()
     towers = {}
     for name, tower_cls, table, id_feature in [
-        ("query_tower", QueryTower, data.users, data.query_id_feature),
-        ("item_tower", ItemTower, data.items, data.item_id_feature)]:
+        ("item_tower", ItemTower, data.items, data.item_id_feature),
+        ("query_tower", QueryTower, data.users, data.query_id_feature)]:
       vocabularies, numeric = describe_features(table)
+      history = {}
+      if name == "query_tower" and config.history_length:
+        max_label = float(np.max(data.train["label"], initial=0.0))
+        history = dict(history_length=config.history_length,
+                       history_item_tower=towers["item_tower"],
+                       history_labels=int(round(max_label)) + 1)
       towers[name] = tower_cls(
           vocabularies, numeric, id_feature=id_feature,
           output_dim=config.output_dim, embedding_dim=config.embedding_dim,
-          hidden_units=config.hidden_units, name=name)
+          hidden_units=config.hidden_units, name=name, **history)
     transformer = ListwiseTransformer(
         num_layers=config.num_layers, num_heads=config.num_heads,
-        width=config.width, dropout=config.dropout)
+        width=config.width, dropout=config.dropout,
+        use_history=bool(config.history_length))
     task = LTTTDTask(
         alpha=config.alpha, beta=config.beta, gamma=config.gamma,
         temperature=config.temperature, reverse_weight=config.reverse_weight,
@@ -141,8 +151,8 @@ class LTTTDModel(tfrs.Model):
       `{"query": [B, d], "candidates": [B, L, d], "tower_scores": [B, L],
       "scores": [B, L]}`, the last being the transformer's.
     """
-    q, r_q = self.query_tower.embed_with_residual(query_features,
-                                                  training=training)
+    query = self.query_tower.encode(query_features, training=training)
+    q, r_q = query["embedding"], query["residual"]
     c, r_c = self.item_tower.embed_with_residual(candidate_features,
                                                  training=training)
     if mask is None:
@@ -150,13 +160,22 @@ class LTTTDModel(tfrs.Model):
     s = self.tower_scores(q, c)
     read = {"query": q, "candidates": c, "scores": s, "query_residual": r_q,
             "candidate_residuals": r_c}
+    if self.transformer.use_history:
+      if "history" not in query:
+        raise ValueError("LTTTDModel: the transformer attends to a history "
+                         "but the query tower reads none (history_length "
+                         "0); build both with the same history setting.")
+      read["history"] = query["history"]
     if not self.ranking_gradient_to_towers:
       read = {k: tf.stop_gradient(v) for k, v in read.items()}
+    if self.transformer.use_history:
+      read["history_mask"] = query["history_mask"]
     z = self.transformer({**read, "mask": mask}, training=training)
     return {"query": q, "candidates": c, "tower_scores": s, "scores": z}
 
   def call(self, inputs: Mapping[str, Mapping[str, tf.Tensor]],
            training=None) -> tf.Tensor:
+    inputs = inputs.get("lists", inputs)  # a training batch of two streams
     for key in ("query", "candidates"):
       if key not in inputs:
         raise ValueError(f"LTTTDModel: input dict is missing '{key}'; "
@@ -165,24 +184,30 @@ class LTTTDModel(tfrs.Model):
                             inputs.get("mask"), training=training)["scores"]
 
   def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
-    missing = [k for k in _TRAIN_KEYS if k not in inputs]
+    lists = inputs.get("lists", inputs)
+    missing = [k for k in ("query", "item") if k not in inputs] + [
+        k for k in ("query", "candidates", "labels", "mask") if k not in lists]
     if missing:
       raise ValueError(
           f"LTTTDModel.compute_loss: batch is missing {missing}; expected "
           f"{list(_TRAIN_KEYS)} (+ 'item_probability'), as "
-          "tfrs_ltttd.data.lists.make_dataset produces.")
+          "tfrs_ltttd.data.lists.make_dataset produces, or retrieval pairs "
+          "with the lists under 'lists' (make_joint_dataset).")
     positives = self.item_tower(inputs["item"], training=training)
+    query = None
     if self.task.needs_lists:
-      out = self.score_lists(inputs["query"], inputs["candidates"],
-                             inputs["mask"], training=training)
-      lists = (out["tower_scores"], out["scores"], inputs["labels"],
-               inputs["mask"])
-      query = out["query"]
+      out = self.score_lists(lists["query"], lists["candidates"],
+                             lists["mask"], training=training)
+      scored = (out["tower_scores"], out["scores"], lists["labels"],
+                lists["mask"])
+      if lists is inputs:  # one stream: the lists' queries are the pairs'
+        query = out["query"]
     else:  # retrieval only: a plain two-tower step
+      scored = (None, None, None, None)
+    if query is None:
       query = self.query_tower(inputs["query"], training=training)
-      lists = (None, None, None, None)
     return self.task(
-        query, positives, *lists,
+        query, positives, *scored,
         candidate_sampling_probability=inputs.get("item_probability"),
         candidate_ids=inputs["item"][self.item_id_feature],
         compute_metrics=not training)

@@ -144,6 +144,12 @@ def decode_rest_request(body: Dict[str, Any], signature) -> Dict[str, tf.Tensor]
                                              for r in rows):
       raise ValueError("'instances' must be a list of objects, one per query.")
     columns = {n: [row.get(n) for row in rows] for n in specs}
+    for name, values in columns.items():
+      lengths = {len(v) for v in values if isinstance(v, list)}
+      if len(lengths) > 1:
+        raise ValueError(f"input '{name}' has lists of different lengths "
+                         f"{sorted(lengths)} across instances; pad them to "
+                         "one length (history ids with -1 or \"\").")
     missing = sorted(n for n in specs if any(v is None for v in columns[n]))
   elif "inputs" in body:
     columns = dict(body["inputs"])
@@ -156,11 +162,14 @@ def decode_rest_request(body: Dict[str, Any], signature) -> Dict[str, tf.Tensor]
   out = {}
   for name, spec in specs.items():
     value = np.asarray(columns[name])
-    ok = (value.dtype.kind in "US" if spec.dtype == tf.string else
-          value.dtype.kind in "iu" if spec.dtype.is_integer else
-          value.dtype.kind in "iuf")
+    ok = value.size == 0 or (
+        value.dtype.kind in "US" if spec.dtype == tf.string else
+        value.dtype.kind in "iu" if spec.dtype.is_integer else
+        value.dtype.kind in "iuf")
     if not ok:
       raise ValueError(f"input '{name}' must be {spec.dtype.name}, got "
                        f"values of type {value.dtype}.")
+    if value.size == 0:
+      value = value.astype(spec.dtype.as_numpy_dtype)
     out[name] = tf.constant(value, spec.dtype)
   return out

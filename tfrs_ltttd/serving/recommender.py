@@ -7,12 +7,21 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrs_ltttd.data.history import HISTORY_IDS, HISTORY_LABELS
 from tfrs_ltttd.retrieval.index import ScaNNConfig, build_index, encode_catalogue
 
 
 def feature_specs(tower) -> Dict[str, tf.TensorSpec]:
-  """The `[batch]` input spec of every feature a tower reads, by name."""
+  """The input spec of every feature a tower reads, by name: `[batch]` per
+  feature, and `[batch, H]` for the history of a tower that reads one
+  (`history_item_ids` in the item id dtype, padded with -1 or "";
+  `history_labels` float32)."""
   specs = {}
+  if getattr(tower, "history_length", 0):
+    specs[HISTORY_IDS] = tf.TensorSpec([None, None], tower.history_id_dtype,
+                                       name=HISTORY_IDS)
+    specs[HISTORY_LABELS] = tf.TensorSpec([None, None], tf.float32,
+                                          name=HISTORY_LABELS)
   for name in tower.feature_names:
     if name in tower.numeric:
       dtype = tf.float32
@@ -27,9 +36,10 @@ def feature_specs(tower) -> Dict[str, tf.TensorSpec]:
 class Recommender(tf.Module):
   """Query features in, top-k item ids and scores out.
 
-  `recommend`: query features -> `QueryTower` -> top-`num_candidates` from
-  the index -> the stored item embeddings and residuals of those candidates
-  -> `ListwiseTransformer` -> top-`k`. The catalogue is encoded once, in
+  `recommend`: query features (and the user's history, for a history-aware
+  model) -> `QueryTower` -> top-`num_candidates` from the index -> the
+  stored item embeddings and residuals of those candidates ->
+  `ListwiseTransformer` (attending to the history tokens too) -> top-`k`. The catalogue is encoded once, in
   batches, when the recommender is built; item ids are kept beside the
   vectors.
 
@@ -48,12 +58,16 @@ class Recommender(tf.Module):
   Example:
 
   >>> from tfrs_ltttd import LTTTDModel, ModelConfig
-  >>> from tfrs_ltttd.data import synthetic
+  >>> from tfrs_ltttd.data import history, synthetic
   >>> data = synthetic.generate(synthetic.SyntheticConfig(
   ...     num_users=20, num_items=30, interactions_per_user=5))
-  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8))
+  >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8,
+  ...                                                history_length=10))
   >>> recommender = Recommender(model, data.items, num_candidates=20, k=5)
-  >>> queries = {k: tf.constant(v[:2]) for k, v in data.users.items()}
+  >>> queries = history.serving_query(data, np.arange(2), 10)
+  >>> sorted(queries)
+  ['history_item_ids', 'history_labels', 'user_age', 'user_id', 'user_segment']
+  >>> queries = {k: tf.constant(v) for k, v in queries.items()}
   >>> recommender.recommend(queries)["item_ids"].shape
   TensorShape([2, 5])
   """
@@ -118,15 +132,19 @@ class Recommender(tf.Module):
                                       name="candidate_ids")
 
   def _query(self, features):
-    return self.query_tower.embed_with_residual(features, training=False)
+    return self.query_tower.encode(features, training=False)
 
-  def _rerank(self, q, r_q, rows, mask):
+  def _rerank(self, query, rows, mask):
+    q = query["embedding"]
     c = tf.gather(self.item_embeddings, rows)
     r_c = tf.gather(self.item_residuals, rows)
     s = tf.einsum("bd,bld->bl", q, c) / self._tau
-    return self.transformer(
-        {"query": q, "candidates": c, "scores": s, "mask": mask,
-         "query_residual": r_q, "candidate_residuals": r_c}, training=False)
+    inputs = {"query": q, "candidates": c, "scores": s, "mask": mask,
+              "query_residual": query["residual"], "candidate_residuals": r_c}
+    if self.transformer.use_history:
+      inputs.update(history=query["history"],
+                    history_mask=query["history_mask"])
+    return self.transformer(inputs, training=False)
 
   def _search(self, q):
     scores, rows = self.index(q, k=self.num_candidates)
@@ -135,8 +153,7 @@ class Recommender(tf.Module):
 
   def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""
-    q, _ = self._query(features)
-    scores, rows = self._search(q)
+    scores, rows = self._search(self._query(features)["embedding"])
     return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
 
   def rank(self, features: Mapping[str, tf.Tensor],
@@ -146,19 +163,19 @@ class Recommender(tf.Module):
     Ids not in the catalogue are masked out: `mask` is False there and the
     score is `tfrs_ltttd.layers.PADDING_SCORE`.
     """
-    q, r_q = self._query(features)
+    query = self._query(features)
     rows = self._row_of_id.lookup(candidate_ids)
     mask = rows >= 0
-    scores = self._rerank(q, r_q, tf.maximum(rows, 0), mask)
+    scores = self._rerank(query, tf.maximum(rows, 0), mask)
     return {"scores": scores, "mask": mask}
 
   def recommend(self, features: Mapping[str, tf.Tensor]
                 ) -> Dict[str, tf.Tensor]:
     """The full pipeline: `item_ids` and transformer `scores`, `[B, k]`."""
-    q, r_q = self._query(features)
-    _, rows = self._search(q)
+    query = self._query(features)
+    _, rows = self._search(query["embedding"])
     mask = tf.ones(tf.shape(rows), tf.bool)
-    scores = self._rerank(q, r_q, rows, mask)
+    scores = self._rerank(query, rows, mask)
     top, position = tf.math.top_k(scores, k=self.k)
     return {"item_ids": tf.gather(self.item_ids,
                                   tf.gather(rows, position, batch_dims=1)),

@@ -213,6 +213,10 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_ids: `[B]` ids of the positives, for accidental-hit removal.
       compute_metrics: update the retrieval metrics (off in training).
 
+    The lists may come from other queries than the retrieval pairs (two
+    streams, `tfrs_ltttd.data.lists.make_joint_dataset`): each term is
+    averaged over its own batch.
+
     Returns:
       The scalar total loss.
     """
@@ -230,12 +234,11 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
                 "reverse_distillation_loss": self.reverse_loss_tracker}
     # Each replica logs its share of the global-batch mean: Keras sums the
     # replicas' step logs (in one process the share is the plain mean).
-    updates = [trackers[k].update_state(tf.nn.compute_average_loss(v))
-               for k, v in per_query.items()]
+    means = {k: tf.nn.compute_average_loss(v) for k, v in per_query.items()}
+    updates = [trackers[k].update_state(means[k]) for k in per_query]
     # A zero weight drops its term: no 0 * inf or 0 * nan, no gradient.
     # (The distillation weight is a variable whenever gamma > 0.)
-    total = tf.add_n([weights[k] * tf.nn.compute_average_loss(v)
-                      for k, v in per_query.items()
+    total = tf.add_n([weights[k] * means[k] for k in per_query
                       if isinstance(weights[k], tf.Variable) or weights[k]]
                      or [tf.constant(0.0)])
     with tf.control_dependencies(updates):
