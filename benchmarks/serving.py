@@ -19,11 +19,13 @@ import tensorflow as tf
 from benchmarks import common
 from tfrs_ltttd import LTTTDModel, ModelConfig
 from tfrs_ltttd.data import synthetic
+from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.serving import Recommender, export
 
 
-def _query(data, rows):
-  return {k: tf.constant(v[rows]) for k, v in data.users.items()}
+def _query(data, rows, history_length):
+  return {k: tf.constant(v) for k, v in
+          serving_query(data, np.asarray(rows), history_length).items()}
 
 
 def run(num_items: int, num_candidates: int, k: int, dim: int,
@@ -50,7 +52,8 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
       loaded = tf.saved_model.load(str(export(recommender, tmp, kind)))
       serve = loaded.signatures["serving_default"]
       retrieve, rank = loaded.signatures["retrieve"], loaded.signatures["rank"]
-      singles = [_query(data, rows[i:i + 1]) for i in range(requests)]
+      singles = [_query(data, rows[i:i + 1], model.query_tower.history_length)
+                 for i in range(requests)]
       pool = min(50, requests)
       candidates = [retrieve(**q)["item_ids"] for q in singles[:pool]]
       one = common.time_calls(
@@ -61,7 +64,7 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
           lambda i: rank(**singles[i % pool],
                          candidate_ids=candidates[i % pool])["scores"].numpy(),
           requests)
-      batched = _query(data, rows[:batch])
+      batched = _query(data, rows[:batch], model.query_tower.history_length)
       seconds = common.time_calls(
           lambda i: serve(**batched)["item_ids"].numpy(), 10)
       stats = {**common.percentiles_ms(one),

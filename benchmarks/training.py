@@ -13,6 +13,7 @@ once per epoch; for the cascade, once per epoch of the whole two-stage run.
 
 from __future__ import annotations
 
+import dataclasses
 import time
 
 import tensorflow as tf
@@ -66,7 +67,8 @@ def run(num_users: int, num_items: int, epochs: int, list_size: int,
   cascade_s = sum(stage_times)
 
   tf.keras.utils.set_random_seed(seed)
-  base = LTTTDModel.from_data(data, model_config)
+  base = LTTTDModel.from_data(data, dataclasses.replace(model_config,
+                                                       history_length=0))
   plain = _TwoTower(base.query_tower, base.item_tower)
   plain.compile(optimizer=tf.keras.optimizers.Adam(train_config.learning_rate))
   keep = data.train["label"] > 0

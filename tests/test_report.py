@@ -23,12 +23,18 @@ def _check(result):
       assert result[system][key] == pytest.approx(np.mean(values))
       assert result[system]["std"][key] == pytest.approx(np.std(values))
       assert 0.0 <= result[system][key] <= 1.0
+    assert 0.0 < result[system]["ndcg@10_two_tower"] <= 1.0
+  for baseline in ("ease", "popularity"):
+    for key in ("ndcg@10", "recall@100", "irretrievable@100"):
+      assert 0.0 <= result[baseline][key] <= 1.0
+  assert result["ease"]["l2"] > 0
 
 
 @pytest.mark.slow
 def test_evaluate_writes_the_report(tmp_path, capsys):
   assert cli.main(["evaluate", "--data", "synthetic", "--num-users", "150",
                    "--num-items", "220", "--seeds", "0", "1", "--epochs", "1",
+                   "--gamma", "0.2", "--list-holdout-fraction", "0",
                    "--gammas", "0", "1", "--output", str(tmp_path),
                    "--name", "tiny"]) == 0
   result = json.loads((tmp_path / "tiny.json").read_text())
@@ -38,6 +44,8 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
     assert (tmp_path / f"tiny{suffix}").stat().st_size > 1000
   table = (tmp_path / "tiny.md").read_text()
   assert "| ndcg@10 |" in table and "| irretrievable@100 |" in table
+  assert "| metric | popularity | EASE | cascade towers | cascade |" in table
+  assert "Re-ranker lift over its own towers' order" in table
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 

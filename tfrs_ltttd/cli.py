@@ -75,23 +75,33 @@ def _is_chief() -> bool:
 
 
 def _demo(args: argparse.Namespace) -> int:
-  from tfrs_ltttd import evaluation  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd import baselines, evaluation  # pylint: disable=g-import-not-at-top
 
   model, data, _, _ = _train_synthetic(args)
   k = args.k_retrieval
   ours = evaluation.evaluate(model, data, k_retrieval=k)
   chance = evaluation.random_baseline(data, k_retrieval=k, seed=args.seed)
+  others = baselines.run_baselines(data, k_retrieval=k)
+  towers = {f"recall@{k}": ours[f"recall@{k}"],
+            "ndcg@10": ours["ndcg@10_two_tower"], "mrr": ours["mrr_two_tower"]}
+  columns = [("LT-TTD", ours), ("towers", towers), ("EASE", others["ease"]),
+             ("popular", others["popularity"]), ("random", chance)]
   rows = [(f"recall@{k} (retrieval)", f"recall@{k}"),
-          ("NDCG@10 (final ranking)", "ndcg@10"),
-          ("MRR (final ranking)", "mrr"),
-          ("NDCG@10 (two-tower order)", "ndcg@10_two_tower")]
+          ("NDCG@10", "ndcg@10"), ("MRR", "mrr")]
   print(f"\nHeld-out evaluation ({args.epochs} epochs, "
-        f"{args.train_seconds:.0f} s training):")
-  print(f"| {'metric':<26} | {'LT-TTD':>7} | {'random':>7} |")
-  print(f"|{'-' * 28}|{'-' * 9}|{'-' * 9}|")
+        f"{args.train_seconds:.0f} s training). LT-TTD = the towers' top "
+        f"{k} re-ranked by the transformer; towers = the same {k} in the "
+        f"towers' own order; EASE lambda {others['ease']['l2']:g} chosen on "
+        "a validation split:")
+  print(f"| {'metric':<24} | " + " | ".join(f"{c:>7}" for c, _ in columns)
+        + " |")
+  print(f"|{'-' * 26}|" + "|".join("-" * 9 for _ in columns) + "|")
   for label, key in rows:
-    base = f"{chance[key]:7.4f}" if key in chance else f"{'':>7}"
-    print(f"| {label:<26} | {ours[key]:7.4f} | {base} |")
+    print(f"| {label:<24} | " + " | ".join(
+        f"{values[key]:7.4f}" if key in values else f"{'':>7}"
+        for _, values in columns) + " |")
+  gain = ours["ndcg@10"] / max(ours["ndcg@10_two_tower"], 1e-12) - 1
+  print(f"Re-ranker lift over the towers' order (NDCG@10): {gain:+.1%}")
   return 0
 
 
@@ -137,13 +147,21 @@ DATASETS = ("synthetic", "movielens-100k", "movielens-1m",
 
 
 def _evaluate(args: argparse.Namespace) -> int:
+  import dataclasses  # pylint: disable=g-import-not-at-top
+
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
-  from tfrs_ltttd import report  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd import report, tuning  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.config import ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.data import movielens, synthetic  # pylint: disable=g-import-not-at-top
 
   tf.get_logger().setLevel("ERROR")
+  model_config = ModelConfig(
+      gamma=args.gamma if args.gamma is not None else 0.0,
+      temperature=args.temperature, history_length=args.history_length)
+  train_config = TrainConfig(
+      epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
+      or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0)
   if args.data == "synthetic":
     data = synthetic.generate(synthetic.SyntheticConfig(
         num_users=args.num_users, num_items=args.num_items))
@@ -156,17 +174,42 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = movielens.load(path, args.data.split("-", 1)[1])
   print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
         f"{len(data.train['user'])} train / {len(data.test['user'])} test.")
-  model_config = ModelConfig(gamma=args.gamma, temperature=args.temperature)
-  train_config = TrainConfig(
-      epochs=args.epochs, distillation_warmup_epochs=args.warmup_epochs)
+  tuning_record = None
+  searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
+              if getattr(args, name) is None]
+  if searched:
+    space = tuning.SearchSpace(
+        max_epochs=args.max_epochs,
+        list_holdout_fractions=((args.list_holdout_fraction,)
+                                if args.list_holdout_fraction is not None
+                                else tuning.SearchSpace.list_holdout_fractions),
+        gammas=(() if args.gamma is not None else tuple(args.tune_gammas)))
+    print(f"Choosing {', '.join(searched)} on a validation split cut from "
+          "train (the test split is not read) ...")
+    tuned_model, tuned_train, tuning_record = tuning.choose_settings(
+        data, model_config, train_config, space, seed=args.seeds[0],
+        log=print)
+    # What the user fixed stays fixed.
+    model_config = dataclasses.replace(
+        model_config, gamma=(args.gamma if args.gamma is not None
+                             else tuned_model.gamma))
+    train_config = dataclasses.replace(
+        train_config,
+        epochs=args.epochs or tuned_train.epochs,
+        list_holdout_fraction=tuned_train.list_holdout_fraction,
+        distillation_warmup_epochs=(
+            args.warmup_epochs if args.warmup_epochs is not None
+            else tuned_train.distillation_warmup_epochs))
   result = report.compare(data, args.seeds, model_config, train_config,
                           verbose=1)
   result["data"] = args.data
+  if tuning_record:
+    result["tuning"] = tuning_record
   if args.gammas:
     result["gamma_sweep"] = report.gamma_sweep(
         data, args.gammas, args.seeds[0], model_config, train_config)
   name = args.name or args.data
-  title = f"LT-TTD vs decoupled cascade on {args.data}"
+  title = f"LT-TTD vs decoupled cascade and baselines on {args.data}"
   print()
   print(report.markdown(result, title))
   for path in report.write_report(result, args.output, name, title):
@@ -270,15 +313,31 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "(for movielens-100k, default: $TFRS_LTTTD_MOVIELENS_"
                         "100K or ../shared/data/ml-100k)")
   evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  evaluate.add_argument("--epochs", type=int, default=3)
-  evaluate.add_argument("--gamma", type=float, default=1.0,
-                        help="LT-TTD's distillation strength")
+  evaluate.add_argument("--epochs", type=int,
+                        help="epochs (per stage for the cascade); default: "
+                        "chosen on a validation split")
+  evaluate.add_argument("--max-epochs", type=int, default=8,
+                        help="the longest run tried when choosing epochs")
+  evaluate.add_argument("--gamma", type=float,
+                        help="LT-TTD's distillation strength; default: "
+                        "chosen on a validation split from --tune-gammas")
+  evaluate.add_argument("--tune-gammas", type=float, nargs="+",
+                        default=[0.2, 1.0],
+                        help="gammas tried on validation (0 always is)")
   evaluate.add_argument("--temperature", type=float, default=1.0,
                         help="distillation temperature T")
-  evaluate.add_argument("--warmup-epochs", type=int, default=0,
-                        help="epochs before distillation starts")
+  evaluate.add_argument("--warmup-epochs", type=int,
+                        help="epochs before distillation starts; default: "
+                        "half the epochs when distilling")
+  evaluate.add_argument("--list-holdout-fraction", type=float,
+                        help="latest share of each user's train that anchors "
+                        "the lists (not retrieval positives); default: "
+                        "chosen on validation from 0 and 0.2")
+  evaluate.add_argument("--history-length", type=int, default=50,
+                        help="H, the history read (0: none)")
   evaluate.add_argument("--gammas", type=float, nargs="*", default=[],
-                        help="also sweep these distillation strengths")
+                        help="also sweep these distillation strengths on "
+                        "the test split (reported, never used to choose)")
   evaluate.add_argument("--num-users", type=int, default=2000,
                         help="synthetic data only")
   evaluate.add_argument("--num-items", type=int, default=1000,

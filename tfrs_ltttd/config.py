@@ -103,7 +103,7 @@ class TrainConfig:
   list_size: int = 32
   num_positives: int = 4
   num_in_batch_negatives: int = 4
-  num_hard_negatives: int = 8
+  num_hard_negatives: int = 16
   hard_negative_depth: int = 100
   hard_negative_skip: int = 10
   distillation_warmup_epochs: int = 0

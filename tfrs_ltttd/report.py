@@ -1,11 +1,13 @@
-"""LT-TTD against the decoupled cascade: training, measurement, report files.
+"""LT-TTD against the decoupled cascade and the baselines: the report.
 
 `compare` trains both systems on the same data with the same configs and
 seeds, and measures each on the held-out split: recall@K and the
-irretrievable rate of retrieval, NDCG@10 and MRR of the final ranking, UPQE,
-training time and the p50 latency of one recommend request. `gamma_sweep`
-measures the irretrievable rate as the distillation strength grows.
-`write_report` writes JSON, Markdown and PNG plots, each atomically.
+irretrievable rate of retrieval, NDCG@10 and MRR of the final ranking and of
+the towers' own order (so the re-ranker's lift shows), UPQE, training time
+and the p50 latency of one recommend request; beside them, popularity and
+EASE on the same split and metrics. `gamma_sweep` measures the
+irretrievable rate as the distillation strength grows. `write_report`
+writes JSON, Markdown and PNG plots, each atomically.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from typing import Any, Dict, List, Sequence
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd import evaluation, training
+from tfrs_ltttd import baselines, evaluation, training
 from tfrs_ltttd.config import ModelConfig, TrainConfig
 from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions
@@ -34,7 +36,10 @@ RECALL_KS = (50, 100, 200)
 SERVE_K = 100  # candidates handed to the re-ranker
 HEADLINE = ("ndcg@10", "mrr", "recall@50", "recall@100", "recall@200",
             "irretrievable@100", "upqe", "train_s", "p50_ms",
-            "ndcg@10_two_tower")
+            "ndcg@10_two_tower", "mrr_two_tower",
+            f"list_positives_in_top{SERVE_K}_train",
+            f"list_positives_in_top{SERVE_K}_test")
+BASELINES = ("popularity", "ease")
 
 
 def latency_p50_ms(model, data: Interactions, num_candidates: int = SERVE_K,
@@ -77,11 +82,18 @@ def train_system(system: str, data: Interactions, model_config: ModelConfig,
   return model, history, time.perf_counter() - start
 
 
-def measure(model, data: Interactions) -> Dict[str, float]:
-  """Held-out metrics of one trained system, UPQE and latency included."""
+def measure(model, data: Interactions,
+            list_holdout_fraction: float = 0.0) -> Dict[str, float]:
+  """Held-out metrics of one trained system, UPQE and latency included, and
+  the share of its lists' training positives in its towers' top-K beside
+  the test positives' share (`evaluation.list_positive_share`)."""
   serve_k = min(SERVE_K, data.num_items)
   out = evaluation.evaluate(model, data, k_retrieval=serve_k,
                             recall_ks=RECALL_KS)
+  share = evaluation.list_positive_share(model, data, serve_k,
+                                         list_holdout_fraction)
+  out[f"list_positives_in_top{serve_k}_train"] = share["train_lists"]
+  out[f"list_positives_in_top{serve_k}_test"] = share["test"]
   out["p50_ms"] = latency_p50_ms(model, data, num_candidates=serve_k)
   out["upqe"] = upqe(out[f"recall@{serve_k}"], out["ndcg@10"], out["p50_ms"])
   return out
@@ -102,13 +114,16 @@ def compare(data: Interactions, seeds: Sequence[int],
       config = dataclasses.replace(train_config, seed=seed)
       model, history, seconds = train_system(system, data, model_config,
                                              config, 2 if verbose else 0)
-      metrics = {**measure(model, data), "train_s": seconds}
+      metrics = {**measure(model, data, config.list_holdout_fraction),
+                 "train_s": seconds}
       if verbose:
         print(f"seed {seed} {system}: " + ", ".join(
             f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics))
       for key, value in metrics.items():
         per_seed[system].setdefault(key, []).append(float(value))
       result["histories"][system].append(history)
+  result.update(baselines.run_baselines(
+      data, min(SERVE_K, data.num_items), RECALL_KS))
   for system in SYSTEMS:
     values = per_seed[system]
     result[system] = {k: float(np.mean(v)) for k, v in values.items()}
@@ -148,22 +163,81 @@ def _atomic_write(path: pathlib.Path, write) -> None:
     raise
 
 
+def _cell(result, column, key):
+  """`mean ± std` of a system, the value of a baseline, or the towers'
+  order of a system (`column` "ltttd_towers"); "" where it has none."""
+  if column.endswith("_towers"):
+    system = column[:-len("_towers")]
+    tower_key = {"ndcg@10": "ndcg@10_two_tower",
+                 "mrr": "mrr_two_tower"}.get(key, key)
+    if not key.startswith(("ndcg", "mrr", "recall", "irretrievable")):
+      return ""
+    return _cell(result, system, tower_key)
+  values = result.get(column, {})
+  if key not in values:
+    return ""
+  if "std" in values:
+    return f"{values[key]:.4f} ± {values['std'][key]:.4f}"
+  return f"{values[key]:.4f}"
+
+
+def lift(result: Dict[str, Any], system: str, key: str = "ndcg@10") -> float:
+  """The re-ranker's relative lift over its own towers' order."""
+  towers = result[system][f"{key}_two_tower"]
+  return result[system][key] / towers - 1.0 if towers else float("nan")
+
+
 def markdown(result: Dict[str, Any], title: str) -> str:
-  """The side-by-side table (mean ± std over seeds) as Markdown."""
+  """One table: baselines, each system's towers' order and final ranking
+  (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
+  and the gamma sweep."""
+  columns = [("popularity", "popularity"), ("ease", "EASE"),
+             ("cascade_towers", "cascade towers"), ("cascade", "cascade"),
+             ("ltttd_towers", "LT-TTD towers"), ("ltttd", "LT-TTD")]
+  columns = [(c, label) for c, label in columns
+             if c.split("_towers")[0] in result]
   lines = [f"# {title}", "",
-           f"Seeds: {result['seeds']}. Mean ± std over seeds; held-out split.",
-           "", "| metric | LT-TTD | cascade | LT-TTD / cascade |",
-           "| --- | --- | --- | --- |"]
+           f"Seeds: {result['seeds']}. Mean ± std over seeds; held-out split. "
+           "Towers = the two-tower order alone (retrieval, no re-ranking); "
+           "recall and irretrievable rates are the retrieval stage's.", "",
+           "| metric | " + " | ".join(label for _, label in columns)
+           + " | LT-TTD / cascade |",
+           "| --- |" + " --- |" * (len(columns) + 1)]
   for key in HEADLINE:
-    if key not in result["ltttd"]:
+    if key not in result["ltttd"] or key.endswith("_two_tower"):
       continue
     a, b = result["ltttd"][key], result["cascade"][key]
-    sa, sb = result["ltttd"]["std"][key], result["cascade"]["std"][key]
     ratio = f"{a / b:.3f}" if b else "n/a"
-    lines.append(f"| {key} | {a:.4f} ± {sa:.4f} | {b:.4f} ± {sb:.4f} | "
-                 f"{ratio} |")
+    lines.append(f"| {key} | " + " | ".join(
+        _cell(result, c, key) for c, _ in columns) + f" | {ratio} |")
+  if "ndcg@10_two_tower" in result["ltttd"]:
+    lines += ["", "Re-ranker lift over its own towers' order (NDCG@10): "
+              + ", ".join(f"{label} {lift(result, s):+.1%}" for s, label in
+                          (("ltttd", "LT-TTD"), ("cascade", "cascade")))
+              + "."]
+  if "ease" in result and "l2" in result["ease"]:
+    lines += ["", f"EASE lambda {result['ease']['l2']:g}, chosen on the "
+              "validation split."]
+  if result.get("tuning"):
+    chosen = result["tuning"]["chosen"]
+    lines += ["", "Settings chosen on a validation split cut from train "
+              f"(score {result['tuning']['score']}): "
+              + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
+                          f"{k} {v}" for k, v in chosen.items()) + "."]
+    curve = result["tuning"].get("gamma", [])
+    if curve:
+      key = next(k for k in curve[0] if k.startswith("irretrievable@"))
+      lines += ["", "Distillation strength on validation (LT-TTD, seed "
+                f"{result['tuning']['seed']}, chosen epochs):", "",
+                f"| gamma | {key} | recall@{key.split('@')[1]} | ndcg@10 | "
+                "score |", "| --- | --- | --- | --- | --- |"]
+      for row in sorted(curve, key=lambda r: r["gamma"]):
+        lines.append(f"| {row['gamma']:g} | {row[key]:.4f} | "
+                     f"{row['recall@' + key.split('@')[1]]:.4f} | "
+                     f"{row['ndcg@10']:.4f} | {row['quality']:.4f} |")
   if result.get("gamma_sweep"):
-    lines += ["", "Distillation strength sweep (LT-TTD, one seed):", "",
+    lines += ["", "Distillation strength sweep on the test split (LT-TTD, "
+              "one seed, reported, not used to choose):", "",
               "| gamma | irretrievable@100 | recall@100 | ndcg@10 |",
               "| --- | --- | --- | --- |"]
     for row in result["gamma_sweep"]:

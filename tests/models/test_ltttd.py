@@ -159,3 +159,30 @@ def test_distillation_warmup_holds_the_weight_at_zero(small_data):
   training.fit(model, small_data, config, verbose=0, callbacks=[Spy()])
   assert seen == [0.0, 0.0, 2.0]
   assert float(model.task.distillation_weight.numpy()) == 2.0
+
+
+def test_list_positive_share_matches_a_plain_reference(small_data, trained):
+  from tfrs_ltttd.data import history as history_lib  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.retrieval import encode_catalogue  # pylint: disable=g-import-not-at-top
+
+  model, k = trained[0], 20
+  got = evaluation.list_positive_share(model, small_data, k)
+  train = small_data.train
+  rows, labels = history_lib.example_histories(train, SMALL.history_length)
+  items, _ = encode_catalogue(model.item_tower, small_data.items)
+  positives = np.flatnonzero(train["label"] > 0)
+  query = {n: v[train["user"][positives]]
+           for n, v in small_data.users.items()}
+  query.update(history_lib.features(small_data.items, "item_id",
+                                    rows[positives], labels[positives]))
+  all_scores = model.query_tower(query).numpy() @ items.T
+  hits = total = 0
+  for j, scores in zip(positives, all_scores):
+    u, t = train["user"][j], train["timestamp"][j]
+    earlier = train["item"][(train["user"] == u) & (train["timestamp"] < t)]
+    scores[earlier] = -np.inf
+    hits += int((scores > scores[train["item"][j]]).sum() < k)
+    total += 1
+  assert got["train_lists"] == pytest.approx(hits / total)
+  test = evaluation.evaluate(model, small_data, k_retrieval=k)
+  assert got["test"] == pytest.approx(1 - test[f"irretrievable@{k}"])

@@ -56,7 +56,13 @@ def test_recommend_is_retrieval_then_transformer(model, small_data, exports):
   items = model.item_tower(small_data.items).numpy()
   rows = np.argsort(-(q @ items.T), axis=1, kind="stable")[:, :K]
   candidates = {k: tf.constant(v[rows]) for k, v in small_data.items.items()}
-  scores = model({"query": queries, "candidates": candidates}).numpy()
+  # Items in the request's history are masked out of the re-ranking.
+  history = queries["history_item_ids"].numpy()
+  ids = small_data.items["item_id"][rows]
+  mask = ~(ids[:, :, None] == history[:, None, :]).any(-1)
+  assert not mask.all()  # the case occurs here
+  scores = model({"query": queries, "candidates": candidates,
+                  "mask": tf.constant(mask)}).numpy()
   order = np.argsort(-scores, axis=1, kind="stable")[:, :TOP]
   want_ids = small_data.items["item_id"][np.take_along_axis(rows, order, 1)]
   np.testing.assert_array_equal(got["item_ids"].numpy(), want_ids)

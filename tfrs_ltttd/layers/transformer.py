@@ -23,7 +23,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
   side features of query and candidate, and the two-tower score. The tokens
   are projected to `width` and pass `num_layers` pre-norm encoder blocks of
   multi-head self-attention across the list, then an MLP head gives one score
-  per token.
+  per token, added to the token's two-tower score (`score_residual`).
 
   With `use_history=True` each block also lets every candidate attend to the
   user's history tokens (target attention, as in DIN; our addition, see
@@ -47,6 +47,10 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     dropout: dropout rate in attention, feed-forward and head.
     activation: activation of the feed-forward net and the head.
     use_history: cross-attend to `"history"` tokens (then required).
+    score_residual: output `s(q, j) + head(x_j)`: the network learns a
+      correction to the two-tower score rather than a ranking from scratch,
+      so an untrained re-ranker keeps the towers' order and distillation
+      hands the towers exactly the correction (our decision).
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Call args:
@@ -83,6 +87,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       dropout: float = 0.1,
       activation: Any = "gelu",
       use_history: bool = False,
+      score_residual: bool = True,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -100,6 +105,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     self.dropout = dropout
     self.activation = tf.keras.activations.get(activation)
     self.use_history = bool(use_history)
+    self.score_residual = bool(score_residual)
 
     self._project = tf.keras.layers.Dense(width, name="project")
     self._blocks = []
@@ -219,6 +225,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       x = x + block["drop"](h, training=training)
     logits = tf.squeeze(
         self._head_out(self._head_hidden(self._final_norm(x))), -1)
+    if self.score_residual:
+      logits += scores
     return tf.where(mask, logits, tf.cast(PADDING_SCORE, logits.dtype))
 
   def get_config(self) -> Dict[str, Any]:
@@ -231,5 +239,6 @@ class ListwiseTransformer(tf.keras.layers.Layer):
         "dropout": self.dropout,
         "activation": tf.keras.activations.serialize(self.activation),
         "use_history": self.use_history,
+        "score_residual": self.score_residual,
     })
     return config

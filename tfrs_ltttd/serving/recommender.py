@@ -171,10 +171,20 @@ class Recommender(tf.Module):
 
   def recommend(self, features: Mapping[str, tf.Tensor]
                 ) -> Dict[str, tf.Tensor]:
-    """The full pipeline: `item_ids` and transformer `scores`, `[B, k]`."""
+    """The full pipeline: `item_ids` and transformer `scores`, `[B, k]`.
+
+    Retrieved items that stand in the query's `history_item_ids` are masked
+    out before the top-k (score `PADDING_SCORE` if fewer than k remain).
+    """
     query = self._query(features)
     _, rows = self._search(query["embedding"])
     mask = tf.ones(tf.shape(rows), tf.bool)
+    if HISTORY_IDS in features:
+      # Items already in the history are not recommended again (the
+      # evaluation protocol, which excludes seen items, does the same).
+      ids = tf.gather(self.item_ids, rows)
+      history = tf.cast(features[HISTORY_IDS], ids.dtype)
+      mask = ~tf.reduce_any(ids[:, :, None] == history[:, None, :], axis=-1)
     scores = self._rerank(query, rows, mask)
     top, position = tf.math.top_k(scores, k=self.k)
     return {"item_ids": tf.gather(self.item_ids,
