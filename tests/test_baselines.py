@@ -3,6 +3,7 @@ import numpy as np
 from tfrs_ltttd import baselines, evaluation
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import Interactions
+from tests.conftest import assert_never_saw_test
 
 
 def _tiny():
@@ -67,8 +68,4 @@ def test_lambda_is_chosen_on_validation_not_test(monkeypatch):
   monkeypatch.setattr(baselines, "evaluate_scores", spy)
   best, table = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
   assert best in (1.0, 50.0) and set(table) == {1.0, 50.0}
-  test_pairs = set(zip(data.test["user"].tolist(), data.test["item"].tolist()))
-  for d in calls:  # validation data never holds a test interaction
-    seen = set(zip(d.train["user"].tolist(), d.train["item"].tolist())) | set(
-        zip(d.test["user"].tolist(), d.test["item"].tolist()))
-    assert not seen & test_pairs
+  assert_never_saw_test(calls, data)

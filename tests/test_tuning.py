@@ -3,6 +3,7 @@ import pytest
 
 from tfrs_ltttd import ModelConfig, TrainConfig, evaluation, tuning
 from tfrs_ltttd.data import synthetic
+from tests.conftest import assert_never_saw_test
 
 SMALL = ModelConfig(output_dim=8, embedding_dim=8, hidden_units=(16,),
                     num_layers=1, num_heads=2, width=8, history_length=4)
@@ -16,7 +17,6 @@ TRAIN = TrainConfig(batch_size=64, list_batch_size=32, list_size=8,
 def test_settings_are_chosen_on_validation_only(monkeypatch):
   data = synthetic.generate(synthetic.SyntheticConfig(
       num_users=120, num_items=90, interactions_per_user=10, seed=6))
-  test_pairs = set(zip(data.test["user"].tolist(), data.test["item"].tolist()))
   seen = []
   real = evaluation.evaluate
 
@@ -30,11 +30,7 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
   model_config, train_config, record = tuning.choose_settings(
       data, SMALL, TRAIN, space)
   # Every score came from data without a single test interaction.
-  assert seen
-  for d in seen:
-    pairs = set(zip(d.train["user"].tolist(), d.train["item"].tolist())) | set(
-        zip(d.test["user"].tolist(), d.test["item"].tolist()))
-    assert not pairs & test_pairs
+  assert_never_saw_test(seen, data)
   # The choice is the best score seen, and the configs carry it.
   chosen = record["chosen"]
   assert set(record["epochs_curves"]) == {"0", "0.3"}

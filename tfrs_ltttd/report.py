@@ -54,7 +54,7 @@ def latency_p50_ms(model, data: Interactions, num_candidates: int = SERVE_K,
   rows = rng.integers(0, data.num_users, requests + 10)
   queries = serving_query(data, rows, model.query_tower.history_length)
   times = []
-  for n, row in enumerate(rows):
+  for n in range(len(rows)):
     query = {name: tf.constant(values[n:n + 1])
              for name, values in queries.items()}
     start = time.perf_counter()

@@ -25,14 +25,17 @@ def _layer(**kwargs):
                              **kwargs)
 
 
-def test_permutation_equivariant_over_candidates():
-  layer, x = _layer(), _inputs()
+def _assert_equivariant(layer, x):
   perm = np.array([3, 0, 4, 1, 2])
   permuted = {k: (v[:, perm] if k in ("candidates", "scores", "mask",
                                       "candidate_residuals") else v)
               for k, v in x.items()}
   np.testing.assert_allclose(layer(permuted), tf.gather(layer(x), perm,
                                                         axis=1), atol=1e-5)
+
+
+def test_permutation_equivariant_over_candidates():
+  _assert_equivariant(_layer(), _inputs())
 
 
 def test_padding_content_changes_nothing_for_real_candidates():
@@ -118,12 +121,7 @@ def _history_inputs(seed=0, batch=2, length=5, history=4, dim=4):
 
 def test_history_cross_attention_keeps_equivariance_and_is_padding_blind():
   layer, x = _layer(use_history=True), _history_inputs()
-  perm = np.array([3, 0, 4, 1, 2])
-  permuted = {k: (v[:, perm] if k in ("candidates", "scores", "mask",
-                                      "candidate_residuals") else v)
-              for k, v in x.items()}
-  np.testing.assert_allclose(layer(permuted), tf.gather(layer(x), perm,
-                                                        axis=1), atol=1e-5)
+  _assert_equivariant(layer, x)
   # The history is a set too: permuting it changes nothing.
   shuffled = dict(x, history=x["history"][:, ::-1])
   np.testing.assert_allclose(layer(shuffled), layer(x), atol=1e-5)

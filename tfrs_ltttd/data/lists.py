@@ -366,7 +366,7 @@ def make_joint_dataset(
   list_ds = _list_stream(data, lists, list_batch_size,
                          num_in_batch_negatives, True, seed + 1, repeat=True)
   ds = tf.data.Dataset.zip((pair_ds, list_ds)).map(
-      lambda p, l: {**p, "lists": l})
+      lambda pairs_, lists_: {**pairs_, "lists": lists_})
   return _finish(ds)
 
 
