@@ -224,17 +224,25 @@ def markdown(result: Dict[str, Any], title: str) -> str:
               f"(score {result['tuning']['score']}): "
               + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
                           f"{k} {v}" for k, v in chosen.items()) + "."]
+    if result["tuning"].get("note"):
+      lines += ["", result["tuning"]["note"]]
     curve = result["tuning"].get("gamma", [])
     if curve:
-      key = next(k for k in curve[0] if k.startswith("irretrievable@"))
+      key = next(k for row in curve for k in row
+                 if k.startswith("irretrievable@"))
+      recall = "recall@" + key.split("@")[1]
+
+      def num(row, name):
+        return f"{row[name]:.4f}" if name in row else "n/a"
+
       lines += ["", "Distillation strength on validation (LT-TTD, seed "
                 f"{result['tuning']['seed']}, chosen epochs):", "",
-                f"| gamma | {key} | recall@{key.split('@')[1]} | ndcg@10 | "
-                "score |", "| --- | --- | --- | --- | --- |"]
+                f"| gamma | {key} | {recall} | ndcg@10 | score |",
+                "| --- | --- | --- | --- | --- |"]
       for row in sorted(curve, key=lambda r: r["gamma"]):
-        lines.append(f"| {row['gamma']:g} | {row[key]:.4f} | "
-                     f"{row['recall@' + key.split('@')[1]]:.4f} | "
-                     f"{row['ndcg@10']:.4f} | {row['quality']:.4f} |")
+        lines.append(f"| {row['gamma']:g} | {num(row, key)} | "
+                     f"{num(row, recall)} | {num(row, 'ndcg@10')} | "
+                     f"{num(row, 'quality')} |")
   if result.get("gamma_sweep"):
     lines += ["", "Distillation strength sweep on the test split (LT-TTD, "
               "one seed, reported, not used to choose):", "",
@@ -298,15 +306,22 @@ def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
 
   figure(out / f"{name}_recall.png", recall_curve)
   figure(out / f"{name}_losses.png", losses)
+  sweeps = []
   if result.get("gamma_sweep"):
+    sweeps.append(("test split, one seed", result["gamma_sweep"]))
+  if result.get("tuning", {}).get("gamma"):
+    sweeps.append(("validation split (tuning)",
+                   sorted(result["tuning"]["gamma"], key=lambda r: r["gamma"])))
+  if sweeps:
     def sweep(ax):
-      rows = result["gamma_sweep"]
-      key = next(k for k in ("irretrievable@100", "irretrievable@50")
-                 if k in rows[0])
-      ax.plot([r["gamma"] for r in rows], [r[key] for r in rows],
-              marker="o", label="LT-TTD")
+      for label, rows in sweeps:
+        key = next(k for row in rows for k in row
+                   if k.startswith("irretrievable@"))
+        rows = [r for r in rows if key in r]
+        ax.plot([r["gamma"] for r in rows], [r[key] for r in rows],
+                marker="o", label=f"LT-TTD, {label}")
       ax.axhline(result["cascade"][key], color="grey", ls="--",
-                 label="cascade (mean)")
+                 label="cascade (test, mean)")
       ax.set(xlabel="gamma (distillation strength)",
              ylabel=f"irretrievable rate ({key})",
              title="Irretrievable relevant items vs distillation")
