@@ -5,7 +5,7 @@ jointly, with knowledge distillation from the re-ranker to the towers, built
 on TensorFlow Recommenders and TF-Ranking (arXiv 2505.04434).
 """
 
-from tfrs_ltttd import data, evaluation, losses, metrics, training
+from tfrs_ltttd import baselines, data, evaluation, losses, metrics, training, tuning
 from tfrs_ltttd.config import ModelConfig, TrainConfig
 from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower
 from tfrs_ltttd.models import LTTTDModel
