@@ -11,7 +11,7 @@ are returned, so a report can print them. The defaults of `ModelConfig` and
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, Dict, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -155,10 +155,4 @@ def choose_settings(
                       "history_length": model_config.history_length}
   say(f"  chosen: {record['chosen']}")
   return chosen_model, chosen_train, record
-
-
-def gamma_curve(record: Dict[str, Any]) -> List[Dict[str, float]]:
-  """The validation irretrievable rate by gamma from a `choose_settings`
-  record, sorted by gamma."""
-  return sorted(record["gamma"], key=lambda r: r["gamma"])
 

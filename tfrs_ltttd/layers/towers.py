@@ -196,12 +196,6 @@ class Tower(tf.keras.layers.Layer):
     return tf.int64
 
   @property
-  def input_names(self):
-    """Every input key: the features, then the history (if read)."""
-    extra = [HISTORY_IDS, HISTORY_LABELS] if self.history_length else []
-    return self.feature_names + extra
-
-  @property
   def feature_names(self):
     return sorted(list(self.vocabularies) + list(self.numeric))
 
