@@ -93,7 +93,7 @@ def test_export_without_checkpoint_trains_first(tmp_path, capsys):
   assert cli.main(["export", "--output", str(out), "--index", "scann",
                    "--num-candidates", "50"] + SMALL_RUN) == 0
   text = capsys.readouterr().out
-  assert "training on the embedded synthetic data" in text
+  assert "No --checkpoint given: training first." in text
   assert "Scann>" in text and (out / "ltttd" / "1" / "saved_model.pb").exists()
 
 
@@ -101,3 +101,115 @@ def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):
   assert cli.main(["export", "--output", str(tmp_path / "m"),
                    "--checkpoint", str(tmp_path)]) == 2
   assert "not an ltttd checkpoint" in capsys.readouterr().err
+
+
+def _own_files(tmp_path):
+  """A CSV of interactions with string user ids and a CSV of item features
+  with a multi-valued genre column, written from the synthetic generator."""
+  import pandas as pd  # pylint: disable=g-import-not-at-top
+
+  from tfrs_ltttd.data import synthetic  # pylint: disable=g-import-not-at-top
+
+  data = synthetic.generate(synthetic.SyntheticConfig(num_users=120,
+                                                      num_items=80, seed=3))
+  rows = []
+  for split in (data.train, data.test):
+    for u, i, label, t in zip(split["user"], split["item"], split["label"],
+                              split["timestamp"]):
+      rows.append((f"u{data.users['user_id'][u]}", data.items["item_id"][i],
+                   3.0 + float(label), int(t)))
+  frame = pd.DataFrame(rows, columns=["customer", "item", "stars", "when"])
+  frame.to_csv(tmp_path / "events.csv", index=False)
+  category = data.items["item_category"]
+  pd.DataFrame({
+      "item": data.items["item_id"],
+      "genres": [f"{c}|{'odd' if i % 2 else 'even'}"
+                 for i, c in enumerate(category)],
+      "price": data.items["item_price"] if "item_price" in data.items
+               else np.arange(len(category), dtype=np.float64),
+  }).to_csv(tmp_path / "items.csv", index=False)
+  return ["--interactions", str(tmp_path / "events.csv"), "--items",
+          str(tmp_path / "items.csv"), "--column", "user=customer",
+          "--column", "rating=stars", "--column", "timestamp=when"]
+
+
+@pytest.mark.slow
+def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
+
+  own = _own_files(tmp_path)
+  ckpt, out = tmp_path / "ckpt", tmp_path / "models"
+  assert cli.main(["train", "--output", str(ckpt), "--epochs", "1"] + own) == 0
+  assert "events.csv: 120 users, 80 items" in capsys.readouterr().out
+  assert cli.main(["evaluate", "--seeds", "0", "--epochs", "1", "--gamma",
+                   "0.5", "--list-holdout-fraction", "0", "--output",
+                   str(tmp_path / "report")] + own) == 0
+  assert (tmp_path / "report" / "events.json").is_file()
+  assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
+                   "--num-candidates", "30", "--k", "5"]) == 0
+  loaded = tf.saved_model.load(str(out / "ltttd" / "1"))
+  query = {"user_id": tf.constant(["u3", "unknown-user"]),
+           "history_item_ids": tf.constant([[5, 9, -1], [-1, -1, -1]],
+                                           tf.int64),
+           "history_labels": tf.constant([[2.0, 1.0, 0.0], [0.0] * 3])}
+  result = loaded.signatures["serving_default"](**query)
+  assert result["item_ids"].shape == (2, 5)
+  model, data = checkpoint.load(ckpt)
+  assert "genres_odd" in data.items and data.users["user_id"].dtype.kind == "U"
+  again = Recommender(model, data.items, num_candidates=30,
+                      k=5).recommend(query)
+  np.testing.assert_array_equal(again["item_ids"], result["item_ids"])
+
+  # A file changed after training is refused, by name.
+  (tmp_path / "items.csv").write_text(
+      (tmp_path / "items.csv").read_text() + "\n")
+  assert cli.main(["export", "--output", str(out), "--checkpoint",
+                   str(ckpt)]) == 2
+  assert "items file(s) changed since training" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["evaluate", "--data", "movielens-1m", "--path", "/no/such/folder"],
+     "/no/such/folder: no such folder"),
+    (["train", "--output", "OUT", "--interactions", "/no/such.csv"],
+     "/no/such.csv: file not found"),
+    (["train", "--output", "OUT", "--items", "x.csv"],
+     "give --interactions too"),
+    (["train", "--output", "OUT", "--interactions", "x.csv", "--column",
+      "nonsense"], "expected ROLE=COLUMN"),
+    (["train", "--output", "OUT", "--epochs", "0", "--num-users", "99999999"],
+     "TrainConfig.epochs must be > 0"),
+])
+def test_user_errors_are_one_line_without_traceback(argv, message, tmp_path,
+                                                    capsys):
+  argv = [str(tmp_path / a) if a == "OUT" else a for a in argv]
+  assert cli.main(argv) == 2
+  err = capsys.readouterr().err
+  assert message in err and "Traceback" not in err
+  assert len(err.strip().splitlines()) == 1
+
+
+def test_export_output_that_is_a_file_is_a_clear_error(tmp_path, capsys):
+  target = tmp_path / "file"
+  target.write_text("keep me")
+  assert cli.main(["export", "--output", str(target)] + SMALL_RUN) == 2
+  assert "is a file; it must be a folder" in capsys.readouterr().err
+  assert target.read_text() == "keep me"
+
+
+def test_cli_hides_tensorflow_start_up_noise_and_bars_in_logs(tmp_path):
+  env = {k: v for k, v in os.environ.items() if k != "TF_CPP_MIN_LOG_LEVEL"}
+  ltttd = pathlib.Path(sys.executable).with_name("ltttd")
+  result = subprocess.run(
+      [str(ltttd), "train", "--output", str(tmp_path / "c"), "--epochs", "2",
+       "--num-users", "60", "--num-items", "40"],
+      env=env, capture_output=True, text=True, timeout=600, check=False)
+  assert result.returncode == 0, result.stderr[-2000:]
+  for noise in ("oneDNN", "cuda", "TensorRT", "cpu_feature_guard"):
+    assert noise not in result.stderr + result.stdout
+  # Not a terminal: one line per epoch, no carriage-return updates.
+  assert "\r" not in result.stdout and "\b" not in result.stdout
+  assert result.stdout.count("Epoch 2/2") == 1

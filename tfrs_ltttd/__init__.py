@@ -2,15 +2,19 @@
 
 A two-tower retrieval model and a listwise transformer re-ranker trained
 jointly, with knowledge distillation from the re-ranker to the towers, built
-on TensorFlow Recommenders and TF-Ranking (arXiv 2505.04434).
+on TensorFlow Recommenders (arXiv 2505.04434).
 """
 
-from tfrs_ltttd import baselines, data, evaluation, losses, metrics, training, tuning
-from tfrs_ltttd.config import ModelConfig, TrainConfig
-from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower
-from tfrs_ltttd.models import LTTTDModel
-from tfrs_ltttd.tasks import LTTTDTask
-from tfrs_ltttd.version import __version__
+from tfrs_ltttd import _keras
+
+_keras.select()
+
+from tfrs_ltttd import baselines, data, evaluation, losses, metrics, training, tuning  # noqa: E402
+from tfrs_ltttd.config import ModelConfig, TrainConfig  # noqa: E402
+from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower  # noqa: E402
+from tfrs_ltttd.models import LTTTDModel  # noqa: E402
+from tfrs_ltttd.tasks import LTTTDTask  # noqa: E402
+from tfrs_ltttd.version import __version__  # noqa: E402
 
 __all__ = [
     "ItemTower",

@@ -8,38 +8,85 @@ import sys
 import time
 from typing import List, Optional
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+def _data_source(args: argparse.Namespace):
+  """The data named on the command line: a `TableSource` for
+  `--interactions`, else the synthetic generator's config."""
+  from tfrs_ltttd.data import synthetic, tables  # pylint: disable=g-import-not-at-top
+
+  if getattr(args, "interactions", None):
+    columns, kinds = {}, {}
+    for spec in args.column or []:
+      key, sep, value = spec.partition("=")
+      if not sep or not key or not value:
+        raise ValueError(f"--column {spec!r}: expected ROLE=COLUMN (roles "
+                         f"{', '.join(tables.COLUMNS)}) or COLUMN=KIND "
+                         f"(kinds {', '.join(tables.KINDS)}).")
+      if value in tables.KINDS:
+        kinds[key] = value
+      elif key in tables.COLUMNS:
+        columns[key] = value
+      else:
+        raise ValueError(f"--column {spec!r}: '{key}' is not a role "
+                         f"({', '.join(tables.COLUMNS)}) and '{value}' not a "
+                         f"kind ({', '.join(tables.KINDS)}).")
+    return tables.TableSource(
+        interactions=os.path.abspath(args.interactions),
+        users=args.users and os.path.abspath(args.users),
+        items=args.items and os.path.abspath(args.items),
+        columns=columns, kinds=kinds, separator=args.separator,
+        relevant_rating=args.relevant_rating)
+  if getattr(args, "users", None) or getattr(args, "items", None):
+    raise ValueError("--users and --items describe the --interactions "
+                     "file; give --interactions too.")
+  return synthetic.SyntheticConfig(num_users=args.num_users,
+                                   num_items=args.num_items, seed=args.seed)
 
 
-def _train_synthetic(args: argparse.Namespace):
-  """Generates the synthetic data and trains LT-TTD on it."""
+def _load(source):
+  """Reads or generates the data of `_data_source` and says what it is."""
+  from tfrs_ltttd.data import synthetic  # pylint: disable=g-import-not-at-top
+
+  if isinstance(source, synthetic.SyntheticConfig):
+    data, what = synthetic.generate(source), "Synthetic data"
+  else:
+    data, what = source.load(), source.interactions
+  print(f"{what}: {data.num_users} users, {data.num_items} items, "
+        f"{len(data.train['user'])} train / {len(data.test['user'])} test "
+        "interactions.")
+  return data
+
+
+def _train_model(args: argparse.Namespace):
+  """Trains LT-TTD on the data named on the command line."""
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
 
   from tfrs_ltttd import training  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.config import ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
-  from tfrs_ltttd.data import synthetic  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.models import LTTTDModel  # pylint: disable=g-import-not-at-top
 
   tf.get_logger().setLevel("ERROR")
-  tf.keras.utils.set_random_seed(args.seed)
-  data_config = synthetic.SyntheticConfig(
-      num_users=args.num_users, num_items=args.num_items, seed=args.seed)
-  data = synthetic.generate(data_config)
-  print(f"Synthetic data: {data.num_users} users, {data.num_items} items, "
-        f"{len(data.train['user'])} train / {len(data.test['user'])} test "
-        "interactions.")
+  # Settings are checked before any data is read or generated.
   model_config = ModelConfig(gamma=args.gamma)
   train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
+  source = _data_source(args)
+  tf.keras.utils.set_random_seed(args.seed)
+  data = _load(source)
   strategy = _strategy(getattr(args, "strategy", "default"))
   with strategy.scope():
     model = LTTTDModel.from_data(data, model_config)
     model.compile(optimizer=tf.keras.optimizers.Adam(
         train_config.learning_rate))
   start = time.perf_counter()
-  training.fit(model, data, train_config, verbose=1,
+  training.fit(model, data, train_config, verbose=_verbosity(),
                backup_dir=getattr(args, "backup_dir", None))
   args.train_seconds = time.perf_counter() - start
-  return model, data, data_config, model_config
+  return model, data, source, model_config
+
+
+def _verbosity() -> int:
+  """Keras progress: a live bar on a terminal, one line per epoch in a log."""
+  return 1 if sys.stdout.isatty() else 2
 
 
 STRATEGIES = ("default", "mirrored", "multi_worker")
@@ -77,7 +124,7 @@ def _is_chief() -> bool:
 def _demo(args: argparse.Namespace) -> int:
   from tfrs_ltttd import baselines, evaluation  # pylint: disable=g-import-not-at-top
 
-  model, data, _, _ = _train_synthetic(args)
+  model, data, _, _ = _train_model(args)
   k = args.k_retrieval
   ours = evaluation.evaluate(model, data, k_retrieval=k)
   chance = evaluation.random_baseline(data, k_retrieval=k, seed=args.seed)
@@ -111,11 +158,11 @@ def _train(args: argparse.Namespace) -> int:
   if os.path.exists(args.output):
     raise ValueError(f"--output {args.output} exists already; checkpoints "
                      "are never overwritten.")
-  model, _, data_config, model_config = _train_synthetic(args)
+  model, _, source, model_config = _train_model(args)
   if not _is_chief():  # in a cluster, worker 0 (or the chief) writes
     print("Not the chief: leaving the checkpoint to worker 0.")
     return 0
-  path = checkpoint.save(model, data_config, model_config, args.output)
+  path = checkpoint.save(model, source, model_config, args.output)
   print(f"Checkpoint written to {path}")
   return 0
 
@@ -124,11 +171,17 @@ def _export(args: argparse.Namespace) -> int:
   from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.serving import Recommender, custom_ops, export  # pylint: disable=g-import-not-at-top
 
+  if os.path.exists(args.output) and not os.path.isdir(args.output):
+    raise ValueError(f"--output {args.output} is a file; it must be a "
+                     "folder (new or holding earlier exports).")
   if args.checkpoint:
+    if args.interactions:
+      raise ValueError("--checkpoint reads the data it was trained on; "
+                       "leave out --interactions.")
     model, data = checkpoint.load(args.checkpoint)
   else:
-    print("No --checkpoint given: training on the embedded synthetic data.")
-    model, data, _, _ = _train_synthetic(args)
+    print("No --checkpoint given: training first.")
+    model, data, _, _ = _train_model(args)
   recommender = Recommender(model, data.items, data.item_id_feature,
                             index=args.index,
                             num_candidates=args.num_candidates, k=args.k)
@@ -153,7 +206,7 @@ def _evaluate(args: argparse.Namespace) -> int:
 
   from tfrs_ltttd import report, tuning  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.config import ModelConfig, TrainConfig  # pylint: disable=g-import-not-at-top
-  from tfrs_ltttd.data import movielens, synthetic  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.data import movielens  # pylint: disable=g-import-not-at-top
 
   tf.get_logger().setLevel("ERROR")
   model_config = ModelConfig(
@@ -162,9 +215,14 @@ def _evaluate(args: argparse.Namespace) -> int:
   train_config = TrainConfig(
       epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
       or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0)
-  if args.data == "synthetic":
-    data = synthetic.generate(synthetic.SyntheticConfig(
-        num_users=args.num_users, num_items=args.num_items))
+  if args.interactions:
+    if args.data != "synthetic" or args.path:
+      raise ValueError("give either --interactions or --data/--path.")
+    data = _load(_data_source(args))
+    args.data = os.path.splitext(os.path.basename(args.interactions))[0]
+  elif args.data == "synthetic":
+    args.seed = 0
+    data = _load(_data_source(args))
   else:
     path = args.path or (movielens.default_path()
                          if args.data == "movielens-100k" else None)
@@ -172,8 +230,9 @@ def _evaluate(args: argparse.Namespace) -> int:
       raise ValueError(f"--path is required for --data {args.data}: the "
                        "folder holding its files (nothing is downloaded).")
     data = movielens.load(path, args.data.split("-", 1)[1])
-  print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
-        f"{len(data.train['user'])} train / {len(data.test['user'])} test.")
+    print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
+          f"{len(data.train['user'])} train / {len(data.test['user'])} "
+          "test.")
   tuning_record = None
   searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
               if getattr(args, name) is None]
@@ -201,7 +260,7 @@ def _evaluate(args: argparse.Namespace) -> int:
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))
   result = report.compare(data, args.seeds, model_config, train_config,
-                          verbose=1)
+                          verbose=_verbosity())
   result["data"] = args.data
   if tuning_record:
     result["tuning"] = tuning_record
@@ -237,10 +296,33 @@ def _benchmark(args: argparse.Namespace) -> int:
   return 0
 
 
+def _add_data_flags(parser: argparse.ArgumentParser) -> None:
+  group = parser.add_argument_group(
+      "your own data (default: the embedded synthetic data)")
+  group.add_argument("--interactions", metavar="FILE",
+                     help="CSV or Parquet, one row per interaction; columns "
+                     "user, item, timestamp and optionally rating or label")
+  group.add_argument("--users", metavar="FILE",
+                     help="optional user features: the user column + features")
+  group.add_argument("--items", metavar="FILE",
+                     help="optional item features: the item column + features")
+  group.add_argument("--column", action="append", metavar="SPEC",
+                     help="ROLE=COLUMN maps a role (user, item, timestamp, "
+                     "rating, label) to a column; COLUMN=KIND declares a "
+                     "feature categorical, numeric or multi; repeatable")
+  group.add_argument("--separator", default="|",
+                     help="separator of multi-valued features (default |)")
+  group.add_argument("--relevant-rating", type=float, default=4.0,
+                     help="ratings at or above it are relevant (default 4)")
+  parser.add_argument("--num-users", type=int, default=2000,
+                      help="synthetic data only")
+  parser.add_argument("--num-items", type=int, default=1000,
+                      help="synthetic data only")
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--epochs", type=int, default=3)
-  parser.add_argument("--num-users", type=int, default=2000)
-  parser.add_argument("--num-items", type=int, default=1000)
+  _add_data_flags(parser)
   parser.add_argument("--gamma", type=float, default=1.0,
                       help="distillation strength")
   parser.add_argument("--seed", type=int, default=0)
@@ -263,7 +345,8 @@ def main(argv: Optional[List[str]] = None) -> int:
   demo.set_defaults(run=_demo)
 
   train = commands.add_parser(
-      "train", help="train on the synthetic data and save a checkpoint")
+      "train", help="train on the synthetic data or your own and save a "
+      "checkpoint")
   train.add_argument("--output", required=True,
                      help="new checkpoint folder (never overwritten)")
   _add_training_flags(train)
@@ -338,10 +421,7 @@ def main(argv: Optional[List[str]] = None) -> int:
   evaluate.add_argument("--gammas", type=float, nargs="*", default=[],
                         help="also sweep these distillation strengths on "
                         "the test split (reported, never used to choose)")
-  evaluate.add_argument("--num-users", type=int, default=2000,
-                        help="synthetic data only")
-  evaluate.add_argument("--num-items", type=int, default=1000,
-                        help="synthetic data only")
+  _add_data_flags(evaluate)
   evaluate.add_argument("--output", default="benchmarks/results")
   evaluate.add_argument("--name", help="file name stem; default: --data")
   evaluate.set_defaults(run=_evaluate)
@@ -358,7 +438,9 @@ def main(argv: Optional[List[str]] = None) -> int:
   args = parser.parse_args(argv)
   try:
     return args.run(args)
-  except ValueError as error:
+  except (ValueError, OSError) as error:
+    # User errors (bad settings, files, folders) end in one line, no
+    # traceback; everything else is a bug and keeps its traceback.
     print(f"ltttd {args.command}: error: {error}", file=sys.stderr)
     return 2
 

@@ -19,9 +19,10 @@ def hard_candidates(model, data: Interactions,
                     config: TrainConfig) -> np.ndarray:
   """`[num_users, depth - skip]` item rows from the current towers' top
   `hard_negative_depth` (train items excluded), the first
-  `hard_negative_skip` dropped."""
+  `hard_negative_skip` dropped (the depth capped at the catalogue)."""
   _, rows = evaluation.retrieve(model, data, np.arange(data.num_users),
-                                config.hard_negative_depth)
+                                min(config.hard_negative_depth,
+                                    data.num_items))
   return rows[:, config.hard_negative_skip:]
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Mapping
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -91,6 +91,50 @@ def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):
 def take(table: Mapping[str, np.ndarray], rows: np.ndarray) -> Features:
   """Gathers the features of `rows` (any shape) from a feature table."""
   return {name: np.take(values, rows, axis=0) for name, values in table.items()}
+
+
+def split_by_time(users: np.ndarray, items: np.ndarray, labels: np.ndarray,
+                  when: np.ndarray, num_users: int, test_fraction: float,
+                  ties: Optional[np.ndarray] = None
+                  ) -> Tuple[Features, Features]:
+  """Holds out each user's last `test_fraction` of interactions by time.
+
+  Every user with interactions keeps at least one in test (a user with one
+  interaction only has it in test). Within a user, rows are ordered by
+  `when`, then by `ties` (default: the item row).
+
+  Args:
+    users: `[n]` user rows.
+    items: `[n]` item rows.
+    labels: `[n]` graded labels.
+    when: `[n]` timestamps.
+    num_users: number of user rows.
+    test_fraction: in (0, 1).
+    ties: `[n]` order among equal times.
+
+  Returns:
+    `(train, test)` splits with `user`, `item`, `label`, `timestamp`.
+  """
+  if not 0.0 < test_fraction < 1.0:
+    raise ValueError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+  users = np.asarray(users, np.int64)
+  order = np.lexsort((items if ties is None else ties, when, users))
+  users, items = users[order], np.asarray(items, np.int64)[order]
+  labels = np.asarray(labels, np.float32)[order]
+  when = np.asarray(when)[order]
+  if np.all(np.mod(when, 1) == 0):
+    when = when.astype(np.int64)
+  counts = np.bincount(users, minlength=num_users)
+  position = np.arange(len(users)) - np.repeat(np.cumsum(counts) - counts,
+                                               counts)
+  n_test = np.maximum(1, np.round(test_fraction * counts)).astype(int)
+  is_test = position >= (counts - n_test)[users]
+
+  def split(mask):
+    return {"user": users[mask], "item": items[mask], "label": labels[mask],
+            "timestamp": when[mask]}
+
+  return split(~is_test), split(is_test)
 
 
 def validation_split(data: Interactions, fraction: float = 0.1

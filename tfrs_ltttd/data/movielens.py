@@ -28,7 +28,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
-from tfrs_ltttd.data.interactions import Interactions
+from tfrs_ltttd.data.interactions import Interactions, split_by_time
 
 ML100K_GENRES = [
     "unknown", "Action", "Adventure", "Animation", "Children", "Comedy",
@@ -108,6 +108,9 @@ def load(path: str | os.PathLike, variant: Optional[str] = None,
       parse.
   """
   path = pathlib.Path(path)
+  if not path.is_dir():
+    raise FileNotFoundError(f"{path}: no such folder (the MovieLens files "
+                            "are read from disk, never downloaded).")
   if variant is None:
     variant = ("100k" if (path / "u.data").exists() else
                "1m" if (path / "ratings.dat").exists() else
@@ -212,23 +215,11 @@ def _assemble(ratings, users, items, test_fraction) -> Interactions:
     raise MalformedFileError(
         f"{int(np.sum(u < 0))} ratings name unknown users and "
         f"{int(np.sum(i < 0))} unknown items.")
-  label = np.where(ratings[:, 2] >= 4, ratings[:, 2] - 3, 0.0).astype(
-      np.float32)
-  # Per-user time order (ties by item id), last test_fraction held out.
-  order = np.lexsort((ratings[:, 1], ratings[:, 3], u))
-  u, i, label = u[order], i[order], label[order]
-  when = ratings[order, 3].astype(np.int64)
-  counts = np.bincount(u, minlength=len(user_row))
-  position = np.arange(len(u)) - np.repeat(np.cumsum(counts) - counts, counts)
-  n_test = np.maximum(1, np.round(test_fraction * counts)).astype(int)
-  is_test = position >= (counts - n_test)[u]
-
-  def split(mask):
-    return {"user": u[mask].astype(np.int64), "item": i[mask].astype(np.int64),
-            "label": label[mask], "timestamp": when[mask]}
-
-  return Interactions(users=users, items=items, train=split(~is_test),
-                      test=split(is_test))
+  label = np.where(ratings[:, 2] >= 4, ratings[:, 2] - 3, 0.0)
+  train, test = split_by_time(u, i, label, ratings[:, 3].astype(np.int64),
+                              len(user_row), test_fraction,
+                              ties=ratings[:, 1])
+  return Interactions(users=users, items=items, train=train, test=test)
 
 
 def default_path() -> Optional[pathlib.Path]:
