@@ -32,8 +32,8 @@ def test_split_by_time_and_labels_follow_the_readers():
   assert users == ["ann", "bob", "cy"]
   assert list(data.items["item_id"]) == [10, 11, 12, 13]
   # Each user's last third by time (at least one) is test.
-  test = {(users[u], int(data.items["item_id"][i]), float(l))
-          for u, i, l in zip(data.test["user"], data.test["item"],
+  test = {(users[u], int(data.items["item_id"][i]), float(y))
+          for u, i, y in zip(data.test["user"], data.test["item"],
                              data.test["label"])}
   # rating >= 4 -> rating - 3, lower -> 0 (the MovieLens convention).
   assert test == {("ann", 12, 0.0), ("bob", 13, 2.0), ("cy", 10, 2.0)}
