@@ -267,3 +267,90 @@ def test_concurrent_calls_match_sequential_ones(exports, small_data):
                              batches))
   for a, b in zip(sequential, parallel):
     np.testing.assert_array_equal(a, b)
+
+
+@pytest.mark.parametrize("name, bad", [("user_age", np.nan),
+                                       ("user_age", np.inf),
+                                       ("history_labels", np.nan)])
+def test_non_finite_numeric_feature_is_invalid_argument(exports, small_data,
+                                                        name, bad):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  queries = {k: v.numpy().copy() for k, v in _queries(small_data).items()}
+  queries[name][(1,) + (0,) * (queries[name].ndim - 1)] = bad
+  for signature in ("serving_default", "retrieve"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=f"numeric feature '{name}' must be finite"):
+      loaded.signatures[signature](**{k: tf.constant(v)
+                                      for k, v in queries.items()})
+
+
+def test_large_batches_run_in_chunks_with_the_same_results(model, small_data,
+                                                           tmp_path):
+  small = Recommender(model, small_data.items, num_candidates=K, k=TOP,
+                      max_batch=7)
+  loaded = tf.saved_model.load(str(export(small, tmp_path, "chunked")))
+  reference = Recommender(model, small_data.items, num_candidates=K, k=TOP,
+                          max_batch=100_000)
+  rows = np.arange(50) % small_data.num_users
+  queries = _queries(small_data, rows)
+  candidates = tf.constant(small_data.items["item_id"][
+      np.random.default_rng(0).integers(0, small_data.num_items, (50, 9))])
+  pairs = [
+      (loaded.signatures["serving_default"](**queries),
+       reference.recommend(queries)),
+      (loaded.signatures["retrieve"](**queries), reference.retrieve(queries)),
+      (loaded.signatures["rank"](candidate_ids=candidates, **queries),
+       reference.rank(queries, candidates)),
+  ]
+  for chunked, whole in pairs:
+    for key in whole:
+      if whole[key].dtype.is_floating:
+        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-5,
+                                   atol=1e-5)
+      else:
+        np.testing.assert_array_equal(chunked[key], whole[key])
+  # The chunks are a loop in the graph: 20,000 queries (the request that
+  # exhausted memory in one piece) give 20,000 answers, and an empty batch
+  # none.
+  ops = {n.op for f in loaded.signatures["serving_default"].graph.as_graph_def(
+      ).library.function for n in f.node_def}
+  assert "While" in ops or "StatelessWhile" in ops
+  many = _queries(small_data, np.arange(20_000) % small_data.num_users)
+  out = loaded.signatures["serving_default"](**many)
+  assert out["item_ids"].shape == (20_000, TOP)
+  np.testing.assert_array_equal(out["item_ids"][:50],
+                                pairs[0][1]["item_ids"])
+  none = {k: v[:0] for k, v in queries.items()}
+  assert loaded.signatures["serving_default"](**none)["item_ids"].shape == (
+      0, TOP)
+
+
+def test_stock_saved_model_cli_serves_the_readme_query(exports, tmp_path):
+  """TensorFlow's own `saved_model_cli run`, in a process that never imports
+  tfrs_ltttd, on the BruteForce export, fed the README's REST request."""
+  body = _readme_rest_example()
+  columns = {k: [instance[k] for instance in body["instances"]]
+             for k in body["instances"][0]}
+  dtypes = {"user_id": np.int64, "user_segment": np.bytes_,
+            "user_age": np.float32, "history_item_ids": np.int64,
+            "history_labels": np.float32}
+  inputs = []
+  for name, values in columns.items():
+    np.save(tmp_path / f"{name}.npy", np.array(values, dtypes[name]))
+    inputs.append(f"{name}={tmp_path / name}.npy")
+  path = exports["bruteforce"][1]
+  out = tmp_path / "out"
+  cli = pathlib.Path(sys.executable).with_name("saved_model_cli")
+  result = subprocess.run(
+      [str(cli), "run", "--dir", str(path), "--tag_set", "serve",
+       "--signature_def", "serving_default", "--inputs", ";".join(inputs),
+       "--outdir", str(out), "--overwrite"],
+      capture_output=True, text=True, timeout=300, check=False)
+  assert result.returncode == 0, result.stderr[-3000:]
+  loaded = tf.saved_model.load(str(path))
+  signature = loaded.signatures["serving_default"]
+  ours = signature(**decode_rest_request(body, signature))
+  np.testing.assert_array_equal(np.load(out / "item_ids.npy"),
+                                ours["item_ids"])
+  np.testing.assert_allclose(np.load(out / "scores.npy"), ours["scores"],
+                             rtol=1e-5)
