@@ -210,13 +210,11 @@ def list_positive_share(model, data: Interactions, k: int = 100,
 
 def top_k_unseen(scores: np.ndarray, seen: np.ndarray, k: int) -> np.ndarray:
   """Rows of the `k` best `scores` `[U, N]` per user, `seen` `[U, N]` items
-  excluded (-1 where fewer than k remain)."""
+  excluded (-1 where fewer than k remain); equal scores in row order (a full
+  stable sort, so ties do not depend on the numpy version)."""
   scores = np.where(seen, -np.inf, scores.astype(np.float64))
   k = min(k, scores.shape[1])
-  top = np.argpartition(-scores, k - 1, axis=1)[:, :k]
-  order = np.argsort(-np.take_along_axis(scores, top, axis=1), axis=1,
-                     kind="stable")
-  top = np.take_along_axis(top, order, axis=1)
+  top = np.argsort(-scores, axis=1, kind="stable")[:, :k]
   return np.where(np.isfinite(np.take_along_axis(scores, top, axis=1)), top,
                   -1)
 

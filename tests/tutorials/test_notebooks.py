@@ -14,9 +14,10 @@ TUTORIALS = pathlib.Path(__file__).resolve().parents[2] / "tutorials"
 NOTEBOOKS = sorted(TUTORIALS.glob("*.ipynb"))
 
 
-def test_the_three_tutorials_are_there():
+def test_the_four_tutorials_are_there():
   assert [p.name for p in NOTEBOOKS] == [
-      "01_quickstart.ipynb", "02_movielens.ipynb", "03_serving.ipynb"]
+      "01_quickstart.ipynb", "02_movielens.ipynb", "03_serving.ipynb",
+      "04_your_own_data.ipynb"]
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)

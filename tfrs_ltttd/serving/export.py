@@ -143,7 +143,7 @@ def decode_rest_request(body: Dict[str, Any], signature) -> Dict[str, tf.Tensor]
     if not isinstance(rows, list) or not all(isinstance(r, dict)
                                              for r in rows):
       raise ValueError("'instances' must be a list of objects, one per query.")
-    columns = {n: [row.get(n) for row in rows] for n in specs}
+    columns = {n: [row.get(n) for row in rows] for n in sorted(specs)}
     for name, values in columns.items():
       lengths = {len(v) for v in values if isinstance(v, list)}
       if len(lengths) > 1:

@@ -21,7 +21,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
   - `L_retrieval`: `tfrs.tasks.Retrieval`, in-batch softmax over the
     two-tower scores `<e_q, e_i> / retrieval_temperature`, with the log-Q
     sampling-probability correction when probabilities are given.
-  - `L_rank`: a `tfr.keras.losses` listwise loss of the transformer scores
+  - `L_rank`: a `tfrs_ltttd.losses` listwise loss of the transformer scores
     against the graded labels of the candidate list (softmax by default).
   - `L_KD`: `T^2 * KL(softmax(z / T) || softmax(s / T))` on the same list,
     the transformer scores z as teacher (gradient stopped) and the two-tower
