@@ -284,47 +284,6 @@ def test_non_finite_numeric_feature_is_invalid_argument(exports, small_data,
                                       for k, v in queries.items()})
 
 
-def test_large_batches_run_in_chunks_with_the_same_results(model, small_data,
-                                                           tmp_path):
-  small = Recommender(model, small_data.items, num_candidates=K, k=TOP,
-                      max_batch=7)
-  loaded = tf.saved_model.load(str(export(small, tmp_path, "chunked")))
-  reference = Recommender(model, small_data.items, num_candidates=K, k=TOP,
-                          max_batch=100_000)
-  rows = np.arange(50) % small_data.num_users
-  queries = _queries(small_data, rows)
-  candidates = tf.constant(small_data.items["item_id"][
-      np.random.default_rng(0).integers(0, small_data.num_items, (50, 9))])
-  pairs = [
-      (loaded.signatures["serving_default"](**queries),
-       reference.recommend(queries)),
-      (loaded.signatures["retrieve"](**queries), reference.retrieve(queries)),
-      (loaded.signatures["rank"](candidate_ids=candidates, **queries),
-       reference.rank(queries, candidates)),
-  ]
-  for chunked, whole in pairs:
-    for key in whole:
-      if whole[key].dtype.is_floating:
-        np.testing.assert_allclose(chunked[key], whole[key], rtol=1e-5,
-                                   atol=1e-5)
-      else:
-        np.testing.assert_array_equal(chunked[key], whole[key])
-  # The chunks are a loop in the graph: 20,000 queries (the request that
-  # exhausted memory in one piece) give 20,000 answers, and an empty batch
-  # none.
-  ops = {n.op for f in loaded.signatures["serving_default"].graph.as_graph_def(
-      ).library.function for n in f.node_def}
-  assert "While" in ops or "StatelessWhile" in ops
-  many = _queries(small_data, np.arange(20_000) % small_data.num_users)
-  out = loaded.signatures["serving_default"](**many)
-  assert out["item_ids"].shape == (20_000, TOP)
-  np.testing.assert_array_equal(out["item_ids"][:50],
-                                pairs[0][1]["item_ids"])
-  none = {k: v[:0] for k, v in queries.items()}
-  assert loaded.signatures["serving_default"](**none)["item_ids"].shape == (
-      0, TOP)
-
-
 def test_stock_saved_model_cli_serves_the_readme_query(exports, tmp_path):
   """TensorFlow's own `saved_model_cli run`, in a process that never imports
   tfrs_ltttd, on the BruteForce export, fed the README's REST request."""
@@ -354,3 +313,16 @@ def test_stock_saved_model_cli_serves_the_readme_query(exports, tmp_path):
                                 ours["item_ids"])
   np.testing.assert_allclose(np.load(out / "scores.npy"), ours["scores"],
                              rtol=1e-5)
+
+
+def test_inputs_of_different_batch_sizes_are_named(exports, small_data):
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  queries = _queries(small_data)
+  short = {**queries, "user_age": queries["user_age"][:3]}
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"input \W*user_age\W* must hold one row per"):
+    loaded.signatures["serving_default"](**short)
+  candidates = tf.constant(small_data.items["item_id"][:6].reshape(2, 3))
+  with pytest.raises(tf.errors.InvalidArgumentError,
+                     match=r"input \W*candidate_ids\W* must hold one row"):
+    loaded.signatures["rank"](candidate_ids=candidates, **queries)

@@ -60,6 +60,11 @@ def _where(name: str, row, is_csv: bool) -> str:
   return f"{name} row {int(row)}"
 
 
+def _plain(value):
+  """A numpy scalar as the Python value (its repr names no numpy type)."""
+  return value.item() if isinstance(value, np.generic) else value
+
+
 def read_table(path: str | os.PathLike) -> pd.DataFrame:
   """Reads a CSV (`.csv`, `.tsv`, `.txt`, optionally `.gz`) or Parquet file.
 
@@ -174,7 +179,7 @@ def _rows_of(ids: np.ndarray, known: Dict, column: str, name: str,
   if unknown.any():
     first = int(np.argmax(unknown))
     raise TableError(
-        f"{_where(name, index[first], is_csv)}: {column} {ids[first]!r} is "
+        f"{_where(name, index[first], is_csv)}: {column} {ids[first].item()!r} is "
         f"not in {table_name} ({int(unknown.sum())} interactions name "
         f"{len(set(ids[unknown].tolist()))} unknown ids).")
   return rows
@@ -218,7 +223,7 @@ def _features(table: pd.DataFrame, id_column: str, kinds: Mapping[str, str],
         row = values.index[np.argmax(bad.to_numpy())]
         raise TableError(f"{_where(name, row, is_csv)}: column '{column}' "
                          f"is numeric and must hold numbers, got "
-                         f"{values.loc[row]!r}.")
+                         f"{_plain(values.loc[row])!r}.")
       if numbers.isna().all():
         raise TableError(f"{name}: numeric column '{column}' has no value.")
       numbers = numbers.astype(np.float64)

@@ -54,13 +54,13 @@ class Recommender(tf.Module):
     catalogue: instead of `items`, an already encoded catalogue
       `(ids [N], embeddings [N, d], residuals [N, r])`, as an offline batch
       job over a large catalogue would produce.
-    max_batch: the signatures process a request's queries in chunks of at
-      most this many, so that memory stays bounded whatever the batch (the
-      re-ranker's attention alone holds `heads x K x K` floats per query).
 
-  Numeric query features and `history_labels` must be finite: a NaN or an
-  infinity fails the request with `InvalidArgumentError` naming the feature
-  (rather than ranking by NaN scores).
+  Every input must hold one row per query, and numeric query features and
+  `history_labels` must be finite: otherwise the request fails with
+  `InvalidArgumentError` naming the input (rather than ranking by NaN
+  scores). A request's memory grows with its batch (the re-ranker's
+  attention holds `heads x K x K` floats per query and layer): cap the
+  server's batch size.
 
   Example:
 
@@ -89,7 +89,6 @@ class Recommender(tf.Module):
       k: int = 10,
       scann: ScaNNConfig = ScaNNConfig(),
       catalogue: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
-      max_batch: int = 256,
   ):
     super().__init__(name="ltttd_recommender")
     if (items is None) == (catalogue is None):
@@ -112,9 +111,6 @@ class Recommender(tf.Module):
                            f"{expected[name]}, got {array.shape}.")
     if len(np.unique(ids)) != len(ids):
       raise ValueError("item ids must be unique.")
-    if max_batch < 1:
-      raise ValueError(f"max_batch must be >= 1, got {max_batch}.")
-    self.max_batch = int(max_batch)
     num_candidates = min(num_candidates, len(ids))
     if not 1 <= k <= num_candidates:
       raise ValueError(f"k must be in [1, num_candidates={num_candidates}], "
@@ -142,52 +138,41 @@ class Recommender(tf.Module):
     self.item_id_spec = tf.TensorSpec([None, None], self.item_ids.dtype,
                                       name="candidate_ids")
 
-  def _finite(self, features):
-    """The features, each numeric one checked finite (InvalidArgument)."""
+  def _checked(self, features, candidate_ids=None):
+    """The request's inputs, checked: one row per query in every input, and
+    every numeric feature finite (else `InvalidArgumentError` naming it)."""
     features = dict(features)
-    for name in list(self.query_tower.numeric) + [HISTORY_LABELS]:
-      if name in features:
-        features[name] = tf.debugging.check_numerics(
-            tf.cast(features[name], tf.float32),
-            f"numeric feature '{name}' must be finite (no NaN or inf)")
+    named = dict(features)
+    if candidate_ids is not None:
+      named["candidate_ids"] = candidate_ids
+    first = sorted(features)[0]
+    checks = [tf.debugging.assert_equal(
+        tf.shape(t)[0], tf.shape(named[first])[0],
+        message=f"input '{name}' must hold one row per query, as "
+        f"'{first}' does") for name, t in sorted(named.items())]
+    with tf.control_dependencies(checks):
+      for name in list(self.query_tower.numeric) + [HISTORY_LABELS]:
+        if name in features:
+          features[name] = tf.debugging.check_numerics(
+              tf.cast(features[name], tf.float32),
+              f"numeric feature '{name}' must be finite (no NaN or inf)")
+      if candidate_ids is not None:
+        features["candidate_ids"] = candidate_ids
+      features = {k: tf.identity(v) for k, v in features.items()}
     return features
 
-  def _query(self, features):
-    return self.query_tower.encode(features, training=False)
-
-  def _in_chunks(self, fn, outputs: Mapping[str, Tuple[tf.DType, int]],
-                 *inputs):
-    """`fn(*inputs)` over chunks of at most `max_batch` queries, joined.
-
-    A `tf.while_loop` (stock ops), so the memory of one call is that of one
-    chunk however many queries a request holds. The chunks are of equal size
-    (the last padded by repeating the final query, whose extra answers are
-    dropped): TF 2.15's CPU kernels corrupted memory when the last iteration
-    of the loop had fewer rows. `outputs` gives each output's dtype and width
-    (`None`: dynamic).
-    """
-    size = tf.shape(tf.nest.flatten(inputs)[0])[0]
-    chunks = (size + self.max_batch - 1) // self.max_batch
-    chunk = (size + chunks - 1) // tf.maximum(chunks, 1)
-    width = {name: (w if w is not None else tf.shape(inputs[-1])[1])
-             for name, (_, w) in outputs.items()}
-    start = {name: tf.zeros([0, width[name]], dtype)
-             for name, (dtype, _) in outputs.items()}
-
-    def body(i, done):
-      rows = tf.minimum(tf.range(i * chunk, (i + 1) * chunk), size - 1)
-      part = tf.nest.map_structure(lambda t: tf.gather(t, rows), inputs)
-      out = fn(*part)
-      keep = tf.minimum(chunk, size - i * chunk)
-      return i + 1, {name: tf.concat([done[name], out[name][:keep]], 0)
-                     for name in outputs}
-
-    _, done = tf.while_loop(
-        lambda i, _: i < chunks, body, (tf.constant(0), start),
-        shape_invariants=(tf.TensorShape([]),
-                          {name: tf.TensorShape([None, w])
-                           for name, (_, w) in outputs.items()}))
-    return done
+  def _encoded(self, features) -> Dict[str, tf.Tensor]:
+    """What the retrieval and re-ranking of a query need, per query: its
+    encodings (`embedding`, `residual`, `history`, `history_mask`), its
+    `history_ids` and its `candidate_rows`."""
+    features = dict(features)
+    candidate_ids = features.pop("candidate_ids", None)
+    out = dict(self.query_tower.encode(features, training=False))
+    if HISTORY_IDS in features:
+      out["history_ids"] = tf.cast(features[HISTORY_IDS], self.item_ids.dtype)
+    if candidate_ids is not None:
+      out["candidate_rows"] = self._row_of_id.lookup(candidate_ids)
+    return out
 
   def _rerank(self, query, rows, mask):
     q = query["embedding"]
@@ -208,10 +193,10 @@ class Recommender(tf.Module):
 
   def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""
-    return self._retrieve(self._finite(features))
+    return self._retrieve(self._encoded(self._checked(features)))
 
-  def _retrieve(self, features):
-    scores, rows = self._search(self._query(features)["embedding"])
+  def _retrieve(self, query):
+    scores, rows = self._search(query["embedding"])
     return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
 
   def rank(self, features: Mapping[str, tf.Tensor],
@@ -221,14 +206,13 @@ class Recommender(tf.Module):
     Ids not in the catalogue are masked out: `mask` is False there and the
     score is `tfrs_ltttd.layers.PADDING_SCORE`.
     """
-    return self._rank(self._finite(features), candidate_ids)
+    return self._rank(self._encoded(self._checked(features, candidate_ids)))
 
-  def _rank(self, features, candidate_ids):
-    query = self._query(features)
-    rows = self._row_of_id.lookup(candidate_ids)
+  def _rank(self, query):
+    rows = query["candidate_rows"]
     mask = rows >= 0
-    scores = self._rerank(query, tf.maximum(rows, 0), mask)
-    return {"scores": scores, "mask": mask}
+    return {"scores": self._rerank(query, tf.maximum(rows, 0), mask),
+            "mask": mask}
 
   def recommend(self, features: Mapping[str, tf.Tensor]
                 ) -> Dict[str, tf.Tensor]:
@@ -237,17 +221,16 @@ class Recommender(tf.Module):
     Retrieved items that stand in the query's `history_item_ids` are masked
     out before the top-k (score `PADDING_SCORE` if fewer than k remain).
     """
-    return self._recommend(self._finite(features))
+    return self._recommend(self._encoded(self._checked(features)))
 
-  def _recommend(self, features):
-    query = self._query(features)
+  def _recommend(self, query):
     _, rows = self._search(query["embedding"])
     mask = tf.ones(tf.shape(rows), tf.bool)
-    if HISTORY_IDS in features:
+    if "history_ids" in query:
       # Items already in the history are not recommended again (the
       # evaluation protocol, which excludes seen items, does the same).
       ids = tf.gather(self.item_ids, rows)
-      history = tf.cast(features[HISTORY_IDS], ids.dtype)
+      history = query["history_ids"]
       mask = ~tf.reduce_any(ids[:, :, None] == history[:, None, :], axis=-1)
     scores = self._rerank(query, rows, mask)
     top, position = tf.math.top_k(scores, k=self.k)
@@ -259,31 +242,19 @@ class Recommender(tf.Module):
     """`serving_default` (recommend), `retrieve` and `rank`."""
     specs = dict(self.query_specs)
 
-    ids = self.item_ids.dtype
-
     @tf.function(input_signature=[specs])
     def serve_recommend(features):
-      # Checked before the loop, so a bad value fails the request at once.
-      return self._in_chunks(
-          self._recommend, {"item_ids": (ids, self.k),
-                            "scores": (tf.float32, self.k)},
-          self._finite(features))
+      return self.recommend(features)
 
     @tf.function(input_signature=[specs])
     def serve_retrieve(features):
-      return self._in_chunks(
-          self._retrieve, {"item_ids": (ids, self.num_candidates),
-                           "scores": (tf.float32, self.num_candidates)},
-          self._finite(features))
+      return self.retrieve(features)
 
     @tf.function(input_signature=[specs, self.item_id_spec])
     def serve_rank(features, candidate_ids):
-      return self._in_chunks(
-          self._rank, {"scores": (tf.float32, None), "mask": (tf.bool, None)},
-          self._finite(features), candidate_ids)
+      return self.rank(features, candidate_ids)
 
     self._serve = (serve_recommend, serve_retrieve, serve_rank)
     return {"serving_default": serve_recommend.get_concrete_function(),
             "retrieve": serve_retrieve.get_concrete_function(),
             "rank": serve_rank.get_concrete_function()}
-
