@@ -140,7 +140,11 @@ class Recommender(tf.Module):
 
   def _checked(self, features, candidate_ids=None):
     """The request's inputs, checked: one row per query in every input, and
-    every numeric feature finite (else `InvalidArgumentError` naming it)."""
+    every numeric feature finite (else `InvalidArgumentError` naming it).
+
+    Returns:
+      `(features, candidate_ids)`, usable only once the checks passed.
+    """
     features = dict(features)
     named = dict(features)
     if candidate_ids is not None:
@@ -156,23 +160,13 @@ class Recommender(tf.Module):
           features[name] = tf.debugging.check_numerics(
               tf.cast(features[name], tf.float32),
               f"numeric feature '{name}' must be finite (no NaN or inf)")
-      if candidate_ids is not None:
-        features["candidate_ids"] = candidate_ids
       features = {k: tf.identity(v) for k, v in features.items()}
-    return features
+      if candidate_ids is not None:
+        candidate_ids = tf.identity(candidate_ids)
+    return features, candidate_ids
 
-  def _encoded(self, features) -> Dict[str, tf.Tensor]:
-    """What the retrieval and re-ranking of a query need, per query: its
-    encodings (`embedding`, `residual`, `history`, `history_mask`), its
-    `history_ids` and its `candidate_rows`."""
-    features = dict(features)
-    candidate_ids = features.pop("candidate_ids", None)
-    out = dict(self.query_tower.encode(features, training=False))
-    if HISTORY_IDS in features:
-      out["history_ids"] = tf.cast(features[HISTORY_IDS], self.item_ids.dtype)
-    if candidate_ids is not None:
-      out["candidate_rows"] = self._row_of_id.lookup(candidate_ids)
-    return out
+  def _query(self, features):
+    return self.query_tower.encode(features, training=False)
 
   def _rerank(self, query, rows, mask):
     q = query["embedding"]
@@ -193,10 +187,8 @@ class Recommender(tf.Module):
 
   def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""
-    return self._retrieve(self._encoded(self._checked(features)))
-
-  def _retrieve(self, query):
-    scores, rows = self._search(query["embedding"])
+    features, _ = self._checked(features)
+    scores, rows = self._search(self._query(features)["embedding"])
     return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
 
   def rank(self, features: Mapping[str, tf.Tensor],
@@ -206,13 +198,12 @@ class Recommender(tf.Module):
     Ids not in the catalogue are masked out: `mask` is False there and the
     score is `tfrs_ltttd.layers.PADDING_SCORE`.
     """
-    return self._rank(self._encoded(self._checked(features, candidate_ids)))
-
-  def _rank(self, query):
-    rows = query["candidate_rows"]
+    features, candidate_ids = self._checked(features, candidate_ids)
+    query = self._query(features)
+    rows = self._row_of_id.lookup(candidate_ids)
     mask = rows >= 0
-    return {"scores": self._rerank(query, tf.maximum(rows, 0), mask),
-            "mask": mask}
+    scores = self._rerank(query, tf.maximum(rows, 0), mask)
+    return {"scores": scores, "mask": mask}
 
   def recommend(self, features: Mapping[str, tf.Tensor]
                 ) -> Dict[str, tf.Tensor]:
@@ -221,16 +212,15 @@ class Recommender(tf.Module):
     Retrieved items that stand in the query's `history_item_ids` are masked
     out before the top-k (score `PADDING_SCORE` if fewer than k remain).
     """
-    return self._recommend(self._encoded(self._checked(features)))
-
-  def _recommend(self, query):
+    features, _ = self._checked(features)
+    query = self._query(features)
     _, rows = self._search(query["embedding"])
     mask = tf.ones(tf.shape(rows), tf.bool)
-    if "history_ids" in query:
+    if HISTORY_IDS in features:
       # Items already in the history are not recommended again (the
       # evaluation protocol, which excludes seen items, does the same).
       ids = tf.gather(self.item_ids, rows)
-      history = query["history_ids"]
+      history = tf.cast(features[HISTORY_IDS], ids.dtype)
       mask = ~tf.reduce_any(ids[:, :, None] == history[:, None, :], axis=-1)
     scores = self._rerank(query, rows, mask)
     top, position = tf.math.top_k(scores, k=self.k)
