@@ -58,8 +58,6 @@ def test_export_help_says_scann_needs_custom_ops(capsys):
 
 @pytest.mark.slow
 def test_train_then_export_a_checkpoint(tmp_path, capsys):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
   ckpt, out = tmp_path / "ckpt", tmp_path / "models"
   assert cli.main(["train", "--output", str(ckpt)] + SMALL_RUN) == 0
   assert (ckpt / "ltttd_config.json").is_file()
@@ -69,23 +67,32 @@ def test_train_then_export_a_checkpoint(tmp_path, capsys):
   assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
                    "--num-candidates", "50", "--k", "5"]) == 0
   assert "loads in stock TensorFlow Serving" in capsys.readouterr().out
-  loaded = tf.saved_model.load(str(out / "ltttd" / "1"))
-  query = {"user_id": tf.constant([1, 2], tf.int64),
-           "user_segment": tf.constant(["s1", "s2"]),
-           "user_age": tf.constant([20.0, 50.0]),
+  _assert_export_serves_the_checkpoint(out, ckpt, {
+      "user_id": np.array([1, 2], np.int64),
+      "user_segment": np.array(["s1", "s2"]),
+      "user_age": np.array([20.0, 50.0], np.float32)}, num_candidates=50)
+
+
+def _assert_export_serves_the_checkpoint(out, ckpt, query, num_candidates):
+  """The export answers 2 queries (with histories) with 5 items each, the
+  same the model rebuilt from the checkpoint gives; returns its data."""
+  import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
+
+  query = {**{k: tf.constant(v) for k, v in query.items()},
            "history_item_ids": tf.constant([[5, 9, -1], [-1, -1, -1]],
                                            tf.int64),
            "history_labels": tf.constant([[2.0, 1.0, 0.0], [0.0] * 3])}
+  loaded = tf.saved_model.load(str(out / "ltttd" / "1"))
   result = loaded.signatures["serving_default"](**query)
   assert result["item_ids"].shape == (2, 5)
-
-  # The checkpoint rebuilds the trained model: same recommendations.
-  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
-  from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
   model, data = checkpoint.load(ckpt)
-  again = Recommender(model, data.items, num_candidates=50,
+  again = Recommender(model, data.items, num_candidates=num_candidates,
                       k=5).recommend(query)
   np.testing.assert_array_equal(again["item_ids"], result["item_ids"])
+  return data
 
 
 @pytest.mark.slow
@@ -136,11 +143,6 @@ def _own_files(tmp_path):
 
 @pytest.mark.slow
 def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
-  import tensorflow as tf  # pylint: disable=g-import-not-at-top
-
-  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
-  from tfrs_ltttd.serving import Recommender  # pylint: disable=g-import-not-at-top
-
   own = _own_files(tmp_path)
   ckpt, out = tmp_path / "ckpt", tmp_path / "models"
   assert cli.main(["train", "--output", str(ckpt), "--epochs", "1"] + own) == 0
@@ -151,18 +153,10 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
   assert (tmp_path / "report" / "events.json").is_file()
   assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
                    "--num-candidates", "30", "--k", "5"]) == 0
-  loaded = tf.saved_model.load(str(out / "ltttd" / "1"))
-  query = {"user_id": tf.constant(["u3", "unknown-user"]),
-           "history_item_ids": tf.constant([[5, 9, -1], [-1, -1, -1]],
-                                           tf.int64),
-           "history_labels": tf.constant([[2.0, 1.0, 0.0], [0.0] * 3])}
-  result = loaded.signatures["serving_default"](**query)
-  assert result["item_ids"].shape == (2, 5)
-  model, data = checkpoint.load(ckpt)
+  data = _assert_export_serves_the_checkpoint(
+      out, ckpt, {"user_id": np.array(["u3", "unknown-user"])},
+      num_candidates=30)
   assert "genres_odd" in data.items and data.users["user_id"].dtype.kind == "U"
-  again = Recommender(model, data.items, num_candidates=30,
-                      k=5).recommend(query)
-  np.testing.assert_array_equal(again["item_ids"], result["item_ids"])
 
   # A file changed after training is refused, by name.
   (tmp_path / "items.csv").write_text(

@@ -40,7 +40,8 @@ def _data_source(args: argparse.Namespace):
     raise ValueError("--users and --items describe the --interactions "
                      "file; give --interactions too.")
   return synthetic.SyntheticConfig(num_users=args.num_users,
-                                   num_items=args.num_items, seed=args.seed)
+                                   num_items=args.num_items,
+                                   seed=getattr(args, "seed", 0))
 
 
 def _load(source):
@@ -51,6 +52,11 @@ def _load(source):
     data, what = synthetic.generate(source), "Synthetic data"
   else:
     data, what = source.load(), source.interactions
+  return _describe(what, data)
+
+
+def _describe(what: str, data):
+  """Prints the size of `data` and returns it."""
   print(f"{what}: {data.num_users} users, {data.num_items} items, "
         f"{len(data.train['user'])} train / {len(data.test['user'])} test "
         "interactions.")
@@ -221,7 +227,6 @@ def _evaluate(args: argparse.Namespace) -> int:
     data = _load(_data_source(args))
     args.data = os.path.splitext(os.path.basename(args.interactions))[0]
   elif args.data == "synthetic":
-    args.seed = 0
     data = _load(_data_source(args))
   else:
     path = args.path or (movielens.default_path()
@@ -229,10 +234,8 @@ def _evaluate(args: argparse.Namespace) -> int:
     if path is None:
       raise ValueError(f"--path is required for --data {args.data}: the "
                        "folder holding its files (nothing is downloaded).")
-    data = movielens.load(path, args.data.split("-", 1)[1])
-    print(f"{args.data}: {data.num_users} users, {data.num_items} items, "
-          f"{len(data.train['user'])} train / {len(data.test['user'])} "
-          "test.")
+    data = _describe(args.data,
+                     movielens.load(path, args.data.split("-", 1)[1]))
   tuning_record = None
   searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
               if getattr(args, name) is None]

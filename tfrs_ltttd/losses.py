@@ -24,7 +24,24 @@ def _masked(labels: tf.Tensor, logits: tf.Tensor):
   return tf.where(mask, labels, 0.0), logits, mask
 
 
-class SoftmaxLoss(tf.keras.losses.Loss):
+class _ListLoss(tf.keras.losses.Loss):
+  """What the four losses share: scores divided by a temperature T."""
+
+  default_name = "list_loss"
+  default_temperature = 1.0
+
+  def __init__(self, temperature: Optional[float] = None,
+               reduction: str = tf.keras.losses.Reduction.AUTO,
+               name: Optional[str] = None):
+    super().__init__(reduction=reduction, name=name or self.default_name)
+    self.temperature = (self.default_temperature if temperature is None
+                        else temperature)
+
+  def get_config(self):
+    return {**super().get_config(), "temperature": self.temperature}
+
+
+class SoftmaxLoss(_ListLoss):
   """Listwise softmax cross-entropy (TF-Ranking's `SoftmaxLoss`).
 
   For list i with label sum `y_i = sum_j y_ij`:
@@ -43,11 +60,7 @@ class SoftmaxLoss(tf.keras.losses.Loss):
   0.6931
   """
 
-  def __init__(self, temperature: float = 1.0,
-               reduction: str = tf.keras.losses.Reduction.AUTO,
-               name: Optional[str] = "softmax_loss"):
-    super().__init__(reduction=reduction, name=name)
-    self.temperature = temperature
+  default_name = "softmax_loss"
 
   def call(self, y_true, y_pred):
     labels, logits, mask = _masked(y_true, y_pred)
@@ -57,11 +70,8 @@ class SoftmaxLoss(tf.keras.losses.Loss):
     per_list = -tf.reduce_sum(tf.where(mask, labels * log_p, 0.0), axis=1)
     return tf.where(label_sum > 0, per_list, 0.0)
 
-  def get_config(self):
-    return {**super().get_config(), "temperature": self.temperature}
 
-
-class ListMLELoss(tf.keras.losses.Loss):
+class ListMLELoss(_ListLoss):
   """ListMLE (Xia et al., 2008; TF-Ranking's `ListMLELoss`).
 
   The negative Plackett-Luce log-likelihood of the order of the labels:
@@ -85,11 +95,13 @@ class ListMLELoss(tf.keras.losses.Loss):
   0.6931
   """
 
-  def __init__(self, temperature: float = 1.0, seed: Optional[int] = None,
+  default_name = "list_mle_loss"
+
+  def __init__(self, temperature: Optional[float] = None,
+               seed: Optional[int] = None,
                reduction: str = tf.keras.losses.Reduction.AUTO,
-               name: Optional[str] = "list_mle_loss"):
-    super().__init__(reduction=reduction, name=name)
-    self.temperature = temperature
+               name: Optional[str] = None):
+    super().__init__(temperature, reduction, name)
     self.seed = seed
 
   def call(self, y_true, y_pred):
@@ -111,11 +123,10 @@ class ListMLELoss(tf.keras.losses.Loss):
     return tf.reduce_sum(tf.where(real, terms, 0.0), axis=1)
 
   def get_config(self):
-    return {**super().get_config(), "temperature": self.temperature,
-            "seed": self.seed}
+    return {**super().get_config(), "seed": self.seed}
 
 
-class ApproxNDCGLoss(tf.keras.losses.Loss):
+class ApproxNDCGLoss(_ListLoss):
   """ApproxNDCG (Qin et al., 2010; TF-Ranking's `ApproxNDCGLoss`).
 
   `-NDCG` with each slot's rank replaced by the smooth
@@ -124,7 +135,7 @@ class ApproxNDCGLoss(tf.keras.losses.Loss):
   whose labels sum to 0 give 0.
 
   Args:
-    temperature: T of the sigmoid (TF-Ranking's default, 0.1).
+    temperature: T of the sigmoid (default TF-Ranking's, 0.1).
     reduction: a `tf.keras.losses.Reduction`.
     name: the loss name.
 
@@ -135,11 +146,8 @@ class ApproxNDCGLoss(tf.keras.losses.Loss):
   -1.0
   """
 
-  def __init__(self, temperature: float = 0.1,
-               reduction: str = tf.keras.losses.Reduction.AUTO,
-               name: Optional[str] = "approx_ndcg_loss"):
-    super().__init__(reduction=reduction, name=name)
-    self.temperature = temperature
+  default_name = "approx_ndcg_loss"
+  default_temperature = 0.1
 
   def call(self, y_true, y_pred):
     labels, logits, mask = _masked(y_true, y_pred)
@@ -157,11 +165,8 @@ class ApproxNDCGLoss(tf.keras.losses.Loss):
     return tf.where(has_positive,
                     -tf.math.divide_no_nan(dcg, ideal_dcg), 0.0)
 
-  def get_config(self):
-    return {**super().get_config(), "temperature": self.temperature}
 
-
-class PairwiseLogisticLoss(tf.keras.losses.Loss):
+class PairwiseLogisticLoss(_ListLoss):
   """Pairwise logistic loss (RankNet; TF-Ranking's `PairwiseLogisticLoss`).
 
   For every pair of real slots with `y_i > y_j`: `log(1 + exp(-(s_i - s_j)))`.
@@ -181,11 +186,7 @@ class PairwiseLogisticLoss(tf.keras.losses.Loss):
   0.6931
   """
 
-  def __init__(self, temperature: float = 1.0,
-               reduction: str = tf.keras.losses.Reduction.AUTO,
-               name: Optional[str] = "pairwise_logistic_loss"):
-    super().__init__(reduction=reduction, name=name)
-    self.temperature = temperature
+  default_name = "pairwise_logistic_loss"
 
   def call(self, y_true, y_pred):
     labels, logits, mask = _masked(y_true, y_pred)
@@ -195,9 +196,6 @@ class PairwiseLogisticLoss(tf.keras.losses.Loss):
     diff = logits[:, :, None] - logits[:, None, :]
     per_pair = tf.nn.relu(-diff) + tf.math.log1p(tf.exp(-tf.abs(diff)))
     return tf.reduce_sum(tf.where(pair, per_pair, 0.0), axis=2)
-
-  def get_config(self):
-    return {**super().get_config(), "temperature": self.temperature}
 
 
 RANKING_LOSSES = {
