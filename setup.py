@@ -58,6 +58,8 @@ setuptools.setup(
         **STACKS,
         "test": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9",
                  "ipykernel>=6.25"],
+        # Peers of the retrieval benchmark only, never needed by the package.
+        "bench": ["faiss-cpu>=1.8", "hnswlib>=0.8"],
     },
     entry_points={"console_scripts": ["ltttd=tfrs_ltttd.cli:main"]},
     license="Apache-2.0",

@@ -95,3 +95,8 @@ def percentiles_ms(seconds: List[float]) -> Dict[str, float]:
   ms = np.asarray(seconds) * 1000
   return {"p50_ms": float(np.percentile(ms, 50)),
           "p99_ms": float(np.percentile(ms, 99))}
+
+
+def cores() -> int:
+  """CPU cores of this machine."""
+  return os.cpu_count() or 1

@@ -1,17 +1,25 @@
 """Latency and throughput of the exported SavedModel's `serving_default`.
 
-Retrieve K=200 from a 1,000,000-item catalogue, re-rank them with a 2-layer
-transformer, return the top 10: single-request p50/p99, batched throughput,
-and the split of a request's time between retrieval (`retrieve` signature)
-and re-ranking (`rank` signature on 200 candidates), for the ScaNN and the
-BruteForce exports. Model weights do not change the cost, so the towers are
-untrained; the catalogue is clustered unit vectors as in the retrieval
-benchmark, encoded "offline" and handed to the `Recommender`.
+A request carries the user's features and last 50 interactions (history);
+the model retrieves K=200 from a 1,000,000-item catalogue, re-ranks them with
+a 2-layer transformer that cross-attends to the history, and returns the top
+10. Measured on the loaded SavedModel: single-request p50/p99, batched
+throughput, the split of a request's time between retrieval (`retrieve`
+signature) and re-ranking (`rank` on 200 candidates), for the ScaNN and the
+BruteForce exports; what the history costs (the same model without history);
+and a load test: 8 client threads sending single requests for 60 s
+(throughput, p50/p99, errors, resident memory at the start and the end).
+Model weights do not change the cost, so the towers are untrained; the
+catalogue is clustered unit vectors as in the retrieval benchmark, encoded
+"offline" and handed to the `Recommender`.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import tempfile
+import threading
+import time
 
 import numpy as np
 import tensorflow as tf
@@ -28,13 +36,67 @@ def _query(data, rows, history_length):
           serving_query(data, np.asarray(rows), history_length).items()}
 
 
+def rss_mb() -> float:
+  """Resident memory of this process, MB (Linux)."""
+  for line in open("/proc/self/status", encoding="ascii"):
+    if line.startswith("VmRSS:"):
+      return int(line.split()[1]) / 1024
+  return float("nan")
+
+
+def load_test(serve, requests, clients: int, seconds: float) -> dict:
+  """`clients` threads call `serve(**request)` back to back for `seconds`.
+
+  Returns throughput, latency percentiles, the number of failed calls and
+  resident memory (MB) after a warm-up and at the end.
+  """
+  for request in requests[:clients]:
+    serve(**request)["item_ids"].numpy()
+  start_rss = rss_mb()
+  latencies, errors, lock = [], [], threading.Lock()
+  stop = time.perf_counter() + seconds
+
+  def client(seed):
+    rng = np.random.default_rng(seed)
+    mine, failed = [], []
+    while time.perf_counter() < stop:
+      request = requests[rng.integers(len(requests))]
+      t = time.perf_counter()
+      try:
+        serve(**request)["item_ids"].numpy()
+        mine.append(time.perf_counter() - t)
+      except Exception as e:  # pylint: disable=broad-except
+        failed.append(repr(e))
+    with lock:
+      latencies.extend(mine)
+      errors.extend(failed)
+
+  threads = [threading.Thread(target=client, args=(i,))
+             for i in range(clients)]
+  began = time.perf_counter()
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  elapsed = time.perf_counter() - began
+  return {"clients": clients, "seconds": elapsed,
+          "requests": len(latencies) + len(errors),
+          "qps": len(latencies) / elapsed, **common.percentiles_ms(latencies),
+          "errors": len(errors), "first_error": errors[0] if errors else None,
+          "rss_mb_start": start_rss, "rss_mb_end": rss_mb()}
+
+
 def run(num_items: int, num_candidates: int, k: int, dim: int,
-        requests: int, batch: int, seed: int) -> dict:
+        requests: int, batch: int, seed: int, clients: int = 8,
+        load_seconds: float = 60.0) -> dict:
   data = synthetic.generate(synthetic.SyntheticConfig(
       num_users=500, num_items=300, seed=seed))
+  config = ModelConfig(output_dim=dim, num_layers=2, num_heads=4, width=64)
   tf.keras.utils.set_random_seed(seed)
-  model = LTTTDModel.from_data(data, ModelConfig(output_dim=dim, num_layers=2,
-                                                 num_heads=4, width=64))
+  model = LTTTDModel.from_data(data, config)
+  tf.keras.utils.set_random_seed(seed)
+  no_history = LTTTDModel.from_data(data, dataclasses.replace(
+      config, history_length=0))
   centres = common.cluster_centres(2000, dim, seed)
   embeddings = common.clustered_vectors(num_items, dim, 2000, seed,
                                         centres=centres)
@@ -42,17 +104,19 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
   residuals = rng.normal(size=(num_items, model.item_tower.residual_dim))
   ids = np.arange(num_items, dtype=np.int64)
   result = {"machine": common.machine(), "num_items": num_items,
-            "num_candidates": num_candidates, "k": k, "transformer_layers": 2}
+            "num_candidates": num_candidates, "k": k, "transformer_layers": 2,
+            "history_length": config.history_length}
   rows = rng.integers(0, data.num_users, requests)
   with tempfile.TemporaryDirectory() as tmp:
-    for kind in ("scann", "bruteforce"):
-      recommender = Recommender(model, catalogue=(ids, embeddings, residuals),
-                                index=kind, num_candidates=num_candidates,
-                                k=k)
+    for kind, m in (("scann", model), ("bruteforce", model),
+                    ("scann_no_history", no_history)):
+      recommender = Recommender(m, catalogue=(ids, embeddings, residuals),
+                                index=kind.split("_")[0],
+                                num_candidates=num_candidates, k=k)
       loaded = tf.saved_model.load(str(export(recommender, tmp, kind)))
       serve = loaded.signatures["serving_default"]
       retrieve, rank = loaded.signatures["retrieve"], loaded.signatures["rank"]
-      singles = [_query(data, rows[i:i + 1], model.query_tower.history_length)
+      singles = [_query(data, rows[i:i + 1], m.query_tower.history_length)
                  for i in range(requests)]
       pool = min(50, requests)
       candidates = [retrieve(**q)["item_ids"] for q in singles[:pool]]
@@ -64,7 +128,7 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
           lambda i: rank(**singles[i % pool],
                          candidate_ids=candidates[i % pool])["scores"].numpy(),
           requests)
-      batched = _query(data, rows[:batch], model.query_tower.history_length)
+      batched = _query(data, rows[:batch], m.query_tower.history_length)
       seconds = common.time_calls(
           lambda i: serve(**batched)["item_ids"].numpy(), 10)
       stats = {**common.percentiles_ms(one),
@@ -74,23 +138,35 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
                "rerank_ms": float(np.median(rer) * 1000)}
       if kind == "scann":
         result.update(stats)
-      else:
+        result["load"] = load_test(serve, singles, clients, load_seconds)
+      elif kind == "bruteforce":
         result["bruteforce"] = stats
+      else:
+        result["without_history"] = stats
+  result["history_cost_ms"] = {
+      key: result[key] - result["without_history"][key]
+      for key in ("p50_ms", "retrieve_ms", "rerank_ms")}
   return result
 
 
 def main(argv=None) -> dict:
   args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
   if args.tiny:
-    result = run(3000, 50, 10, 16, 20, 8, args.seed)
+    result = run(3000, 50, 10, 16, 20, 8, args.seed, clients=2,
+                 load_seconds=1.0)
   else:
     result = run(1_000_000, 200, 10, 64, 300, 64, args.seed)
   path = common.write_json(result, args.output, "serving")
-  b = result["bruteforce"]
+  b, load = result["bruteforce"], result["load"]
   print(f"serving (ScaNN): p50 {result['p50_ms']:.2f} ms, p99 "
         f"{result['p99_ms']:.2f} ms, batched {result['batched_qps']:.0f} "
         f"queries/s; retrieve {result['retrieve_ms']:.2f} ms + re-rank "
-        f"{result['rerank_ms']:.2f} ms. BruteForce: p50 {b['p50_ms']:.2f} ms, "
+        f"{result['rerank_ms']:.2f} ms; history adds "
+        f"{result['history_cost_ms']['p50_ms']:.2f} ms. Load "
+        f"({load['clients']} clients, {load['seconds']:.0f} s): "
+        f"{load['qps']:.0f} queries/s, p99 {load['p99_ms']:.1f} ms, "
+        f"{load['errors']} errors, RSS {load['rss_mb_start']:.0f} -> "
+        f"{load['rss_mb_end']:.0f} MB. BruteForce: p50 {b['p50_ms']:.2f} ms, "
         f"batched {b['batched_qps']:.0f} queries/s. "
         f"[{result['machine']['cores']} cores] -> {path}")
   return result

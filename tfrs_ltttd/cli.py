@@ -74,18 +74,22 @@ def _train_model(args: argparse.Namespace):
   tf.get_logger().setLevel("ERROR")
   # Settings are checked before any data is read or generated.
   model_config = ModelConfig(gamma=args.gamma)
-  train_config = TrainConfig(epochs=args.epochs, seed=args.seed)
+  train_config = TrainConfig(
+      epochs=args.epochs, seed=args.seed,
+      num_sampled_negatives=getattr(args, "sampled_negatives", 0))
   source = _data_source(args)
   tf.keras.utils.set_random_seed(args.seed)
   data = _load(source)
-  strategy = _strategy(getattr(args, "strategy", "default"))
+  strategy = _strategy(getattr(args, "strategy", "default"),
+                       getattr(args, "shard_bytes", 0))
   with strategy.scope():
     model = LTTTDModel.from_data(data, model_config)
     model.compile(optimizer=tf.keras.optimizers.Adam(
         train_config.learning_rate))
   start = time.perf_counter()
   training.fit(model, data, train_config, verbose=_verbosity(),
-               backup_dir=getattr(args, "backup_dir", None))
+               backup_dir=getattr(args, "backup_dir", None),
+               example_dir=getattr(args, "example_dir", None))
   args.train_seconds = time.perf_counter() - start
   return model, data, source, model_config
 
@@ -95,16 +99,18 @@ def _verbosity() -> int:
   return 1 if sys.stdout.isatty() else 2
 
 
-STRATEGIES = ("default", "mirrored", "multi_worker")
+STRATEGIES = ("default", "mirrored", "multi_worker", "parameter_server")
 
 
-def _strategy(name: str):
+def _strategy(name: str, shard_bytes: int = 0):
   """The `tf.distribute` strategy named on the command line.
 
-  `multi_worker` reads the cluster from the `TF_CONFIG` environment
-  variable (see README.md, "Distributed training").
+  `multi_worker` and `parameter_server` read the cluster from the
+  `TF_CONFIG` environment variable (see README.md, "Distributed training").
   """
   import tensorflow as tf  # pylint: disable=g-import-not-at-top
+
+  from tfrs_ltttd import distribute  # pylint: disable=g-import-not-at-top
 
   if name == "default":
     return tf.distribute.get_strategy()
@@ -115,6 +121,8 @@ def _strategy(name: str):
       raise ValueError("--strategy multi_worker needs the TF_CONFIG "
                        "environment variable describing the cluster.")
     return tf.distribute.MultiWorkerMirroredStrategy()
+  if name == "parameter_server":
+    return distribute.parameter_server_strategy(shard_bytes)
   raise ValueError(f"--strategy must be one of {STRATEGIES}, got '{name}'.")
 
 
@@ -159,8 +167,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 
 def _train(args: argparse.Namespace) -> int:
-  from tfrs_ltttd import checkpoint  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd import checkpoint, distribute  # pylint: disable=g-import-not-at-top
 
+  if args.strategy == "parameter_server" and (
+      distribute.cluster_role() in ("worker", "ps")):
+    print(f"Running the {distribute.cluster_role()} server of the "
+          "parameter-server cluster in TF_CONFIG; stop it once the chief "
+          "has finished.", flush=True)
+    distribute.run_server()  # until the process is stopped
+    return 0
+  if not args.output:
+    raise ValueError("--output is required: the checkpoint folder to write.")
   if os.path.exists(args.output):
     raise ValueError(f"--output {args.output} exists already; checkpoints "
                      "are never overwritten.")
@@ -280,6 +297,8 @@ def _evaluate(args: argparse.Namespace) -> int:
 
 
 BENCHMARKS = ("retrieval", "serving", "training", "scaling")
+# Run with --only: negatives needs MovieLens 100K, cluster starts processes.
+EXTRA_BENCHMARKS = ("negatives", "cluster")
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -350,12 +369,29 @@ def main(argv: Optional[List[str]] = None) -> int:
   train = commands.add_parser(
       "train", help="train on the synthetic data or your own and save a "
       "checkpoint")
-  train.add_argument("--output", required=True,
-                     help="new checkpoint folder (never overwritten)")
+  train.add_argument("--output",
+                     help="new checkpoint folder (never overwritten); "
+                     "required but for the worker and ps tasks of a "
+                     "parameter-server cluster")
   _add_training_flags(train)
   train.add_argument("--strategy", choices=STRATEGIES, default="default",
-                     help="tf.distribute strategy; multi_worker reads "
-                     "TF_CONFIG")
+                     help="tf.distribute strategy; multi_worker and "
+                     "parameter_server read TF_CONFIG (parameter_server: "
+                     "workers and ps tasks run their server, the chief "
+                     "trains)")
+  train.add_argument("--shard-bytes", type=int, default=256 << 10,
+                     help="parameter_server: smallest shard of a sharded "
+                     "table (default 256 KiB; tables split over at most "
+                     "one shard per ps task)")
+  train.add_argument("--example-dir",
+                     help="write each epoch's examples here as sharded "
+                     "TFRecord files and train from them (bounded input "
+                     "pipeline graphs; parameter_server workers read "
+                     "their own files)")
+  train.add_argument("--sampled-negatives", type=int, default=0,
+                     help="catalogue-wide negatives per step for the "
+                     "retrieval softmax, beside the in-batch ones "
+                     "(log-Q corrected; advised under parameter_server)")
   train.add_argument("--backup-dir",
                      help="back up the training state here after every "
                      "step; rerun the same command to resume a killed run")
@@ -433,7 +469,12 @@ def main(argv: Optional[List[str]] = None) -> int:
       "benchmark", help="run the speed benchmarks (JSON in --output)",
       description="Runs benchmarks/{retrieval,serving,training,scaling}.py "
       "from the source checkout, each writing JSON (and scaling a PNG).")
-  bench.add_argument("--only", nargs="+", choices=BENCHMARKS)
+  bench.add_argument("--only", nargs="+",
+                     choices=BENCHMARKS + EXTRA_BENCHMARKS,
+                     help="run these (default: the speed benchmarks; "
+                     "negatives compares retrieval negatives on MovieLens "
+                     "100K, cluster times a local parameter-server "
+                     "cluster)")
   bench.add_argument("--tiny", action="store_true",
                      help="seconds-long runs on tiny sizes")
   bench.add_argument("--output", default="benchmarks/results")

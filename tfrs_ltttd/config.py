@@ -78,6 +78,12 @@ class TrainConfig:
     num_positives: at most this many positives per list.
     num_in_batch_negatives: slots for anchors of other rows of the batch.
     num_hard_negatives: slots for hard negatives, from the second epoch on.
+    num_sampled_negatives: catalogue-wide negatives added to each step's
+      retrieval softmax, beside the in-batch ones (0: none;
+      `tfrs_ltttd.data.negatives`); they do not depend on the global batch,
+      which parameter-server workers do not see.
+    negative_sampling: their law, `"frequency"` or `"uniform"` (log-Q
+      corrected either way).
     hard_negative_depth: hard negatives come from the current towers' top
       `hard_negative_depth`, after skipping the first `hard_negative_skip`
       (our choice: the very top unseen items are often future positives, and
@@ -104,6 +110,8 @@ class TrainConfig:
   num_positives: int = 4
   num_in_batch_negatives: int = 4
   num_hard_negatives: int = 16
+  num_sampled_negatives: int = 0
+  negative_sampling: str = "frequency"
   hard_negative_depth: int = 100
   hard_negative_skip: int = 10
   distillation_warmup_epochs: int = 0
@@ -116,6 +124,12 @@ class TrainConfig:
               list_batch_size=self.list_batch_size,
               learning_rate=self.learning_rate, list_size=self.list_size,
               num_positives=self.num_positives)
+    if self.num_sampled_negatives < 0:
+      raise ValueError("TrainConfig.num_sampled_negatives must be >= 0, got "
+                       f"{self.num_sampled_negatives}.")
+    if self.negative_sampling not in ("frequency", "uniform"):
+      raise ValueError("TrainConfig.negative_sampling must be 'frequency' or "
+                       f"'uniform', got '{self.negative_sampling}'.")
     if not 0.0 <= self.list_holdout_fraction < 1.0:
       raise ValueError("TrainConfig.list_holdout_fraction must be in [0, 1),"
                        f" got {self.list_holdout_fraction}.")

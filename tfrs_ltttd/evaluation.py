@@ -39,7 +39,8 @@ def retrieve(
           if exclude_train else np.zeros((0, 0), np.int64))
   depth = min(data.num_items, k + seen.shape[1])
   embeddings, _ = encode_catalogue(model.item_tower, data.items)
-  index = build_index(embeddings, kind="bruteforce", k=depth)
+  index = build_index(embeddings, kind="bruteforce", k=depth,
+                      batch_size=batch_size)
   query_fn = tf.function(lambda x: model.query_tower(x, training=False),
                          reduce_retracing=True)
   scores = np.full((len(user_rows), k), -np.inf, np.float32)

@@ -186,3 +186,19 @@ def test_list_positive_share_matches_a_plain_reference(small_data, trained):
   assert got["train_lists"] == pytest.approx(hits / total)
   test = evaluation.evaluate(model, small_data, k_retrieval=k)
   assert got["test"] == pytest.approx(1 - test[f"irretrievable@{k}"])
+
+
+def test_history_holds_epoch_means_of_the_total_loss(trained):
+  # The logged terms are epoch means; so must the total be: the weighted
+  # sum of the terms' epoch means (a last-step value would not match).
+  model, history, _, _ = trained
+  task = model.task
+  for epoch in range(TRAIN.distillation_warmup_epochs, TRAIN.epochs):
+    weighted = (task.alpha * history["retrieval_loss"][epoch]
+                + task.beta * history["ranking_loss"][epoch]
+                + task.gamma * history["distillation_loss"][epoch])
+    np.testing.assert_allclose(history["loss"][epoch], weighted, rtol=1e-5)
+    np.testing.assert_allclose(history["total_loss"][epoch],
+                               history["loss"][epoch]
+                               + history["regularization_loss"][epoch],
+                               rtol=1e-6)

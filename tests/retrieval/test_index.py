@@ -5,7 +5,7 @@ import tensorflow as tf
 from tfrs_ltttd import LTTTDModel, TrainConfig, training
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.history import serving_query
-from tfrs_ltttd.retrieval import ScaNNConfig, build_index, encode_catalogue
+from tfrs_ltttd.retrieval import ScaNN, ScaNNConfig, build_index, encode_catalogue
 
 
 def _numpy_top_k(queries, embeddings, k):
@@ -69,7 +69,8 @@ def test_encode_catalogue_matches_the_tower(small_data):
 def test_scann_defaults_follow_the_catalogue_size():
   big = ScaNNConfig().resolve(1_000_000, 200)
   assert (big.num_leaves, big.num_leaves_to_search,
-          big.num_reordering_candidates) == (1000, 50, 1000)
+          big.num_reordering_candidates) == (1000, 40, 600)
+  assert big.anisotropic_quantization_threshold == 0.2
   small = ScaNNConfig().resolve(1000, 200)
   assert small.num_leaves_to_search == small.num_leaves  # exhaustive
   with pytest.raises(ValueError, match="num_leaves_to_search"):
@@ -84,3 +85,18 @@ def test_scann_defaults_follow_the_catalogue_size():
 def test_bad_index_arguments(kwargs, match):
   with pytest.raises(ValueError, match=match):
     build_index(np.ones((10, 4), np.float32), **kwargs)
+
+
+def test_scann_layer_builds_with_the_anisotropic_threshold():
+  items = np.random.default_rng(0).normal(size=(300, 8)).astype(np.float32)
+  config = ScaNNConfig(anisotropic_quantization_threshold=0.3,
+                       training_sample_size=300).resolve(300, 5)
+  index = ScaNN(config, k=5).index(tf.constant(items))
+  text = index.scann_config_text
+  assert "noise_shaping_threshold: 0.3" in text, text  # ScaNN's name
+  assert f"num_children: {config.num_leaves}" in text
+  plain = ScaNN(ScaNNConfig(anisotropic_quantization_threshold=None).resolve(
+      300, 5), k=5).index(tf.constant(items))
+  assert "noise_shaping_threshold: nan" in plain.scann_config_text
+  with pytest.raises(ValueError, match="resolved"):
+    ScaNN(ScaNNConfig())

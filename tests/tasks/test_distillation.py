@@ -130,3 +130,36 @@ def test_config_round_trip():
 def test_bad_arguments_name_the_field(field, value, match):
   with pytest.raises(ValueError, match=match):
     LTTTDTask(**{field: value})
+
+
+def test_sampled_negatives_follow_the_mixture_log_q():
+  # Reference: candidates = the B positives then S sampled items; each
+  # logit corrected by log(B p_j + S q_j) (a constant shift apart), and a
+  # sampled item equal to the row's positive removed as an accidental hit.
+  q, i, tower, transformer, labels, mask, probability, ids = _case(1)
+  rng = np.random.default_rng(5)
+  s = 3
+  sampled = {"embeddings": rng.normal(size=(s, D)).astype(np.float32),
+             "ids": np.array([8, 40, 41], np.int64),  # 8: row 1's positive
+             "probability": np.array([0.3, 0.1, 0.05], np.float32),
+             "batch_probability": np.array([0.2, 0.0, 0.02], np.float32),
+             "positive_probability": rng.uniform(0.01, 0.3, B).astype(
+                 np.float32)}
+  task = LTTTDTask(retrieval_temperature=0.5)
+  got = task.terms(q, i, tower, transformer, labels, mask, probability, ids,
+                   sampled_negatives=sampled)["retrieval_loss"].numpy()
+  counts = np.concatenate([
+      B * probability + s * sampled["positive_probability"],
+      B * sampled["batch_probability"] + s * sampled["probability"]])
+  all_items = np.concatenate([i, sampled["embeddings"]])
+  all_ids = np.concatenate([ids, sampled["ids"]])
+  logits = q @ all_items.T / 0.5 - np.log(counts)[None, :]
+  hit = (ids[:, None] == all_ids[None, :]) & ~np.eye(B, B + s, dtype=bool)
+  logits = np.where(hit, -1e30, logits)
+  expected = -np.mean(np.diag(np_log_softmax(logits)))
+  np.testing.assert_allclose(got, expected, rtol=1e-5)
+  # Not the in-batch loss: the sampled items count.
+  assert abs(expected - np_retrieval(q, i, probability, ids, 0.5)) > 1e-3
+  with pytest.raises(ValueError, match="candidate_sampling_probability"):
+    task.terms(q, i, tower, transformer, labels, mask, None, ids,
+               sampled_negatives=sampled)

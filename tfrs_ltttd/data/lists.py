@@ -36,13 +36,15 @@ inflated by the retrieval loss that saw it.
 
 from __future__ import annotations
 
-from typing import Dict, Optional
+from typing import Dict, Optional, Tuple, Union
 
 import numpy as np
 import tensorflow as tf
 
 from tfrs_ltttd.data import history as history_lib
+from tfrs_ltttd.data import records
 from tfrs_ltttd.data.interactions import Interactions, per_user, take
+from tfrs_ltttd.data.negatives import NegativeSampler
 
 PAD_LABEL = -1.0
 
@@ -298,15 +300,47 @@ def _pair_features(data: Interactions, examples: Dict[str, np.ndarray]):
           "item_probability": data.item_probabilities()[examples["anchor"]]}
 
 
+def _list_features(data: Interactions, lists: Dict[str, np.ndarray]):
+  return {**_pair_features(data, lists),
+          "candidates": take(data.items, lists["items"]),
+          "labels": lists["labels"], "mask": lists["mask"]}
+
+
+Examples = Union[Dict[str, np.ndarray], records.ExampleFiles]
+
+
+def _rows(data, examples: Examples, features, shard):
+  """Unbatched rows and their number, from arrays or from files."""
+  if isinstance(examples, records.ExampleFiles):
+    return records.read(examples, shard), examples.num_rows
+  ds = tf.data.Dataset.from_tensor_slices(features(data, examples))
+  if shard is not None:
+    ds = ds.shard(*shard)
+  return ds, len(examples["user"])
+
+
+def write_examples(folder: str, data: Interactions,
+                   pairs: Dict[str, np.ndarray],
+                   lists: Dict[str, np.ndarray], num_shards: int = 1
+                   ) -> Tuple[records.ExampleFiles, records.ExampleFiles]:
+  """Writes the features of `pairs` and `lists` as sharded TFRecord files
+  (`tfrs_ltttd.data.records`); `make_joint_dataset` reads them back as the
+  same examples.
+
+  Returns:
+    `(pair_files, list_files)`.
+  """
+  return (records.write(folder, "pairs", _pair_features(data, pairs),
+                        num_shards),
+          records.write(folder, "lists", _list_features(data, lists),
+                        num_shards))
+
+
 def _list_stream(data, lists, batch_size, num_in_batch_negatives, shuffle,
-                 seed, repeat=False):
-  features = {**_pair_features(data, lists),
-              "candidates": take(data.items, lists["items"]),
-              "labels": lists["labels"], "mask": lists["mask"]}
-  ds = tf.data.Dataset.from_tensor_slices(features)
+                 seed, repeat=False, shard=None):
+  ds, count = _rows(data, lists, _list_features, shard)
   if shuffle:
-    ds = ds.shuffle(len(lists["user"]), seed=seed,
-                    reshuffle_each_iteration=True)
+    ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
   ds = ds.batch(batch_size, drop_remainder=num_in_batch_negatives > 0
@@ -323,13 +357,15 @@ def _list_stream(data, lists, batch_size, num_in_batch_negatives, shuffle,
 
 def make_joint_dataset(
     data: Interactions,
-    pairs: Dict[str, np.ndarray],
-    lists: Dict[str, np.ndarray],
+    pairs: Examples,
+    lists: Examples,
     batch_size: int,
     list_batch_size: int,
     *,
     num_in_batch_negatives: int = 0,
     seed: int = 0,
+    sampler: Optional[NegativeSampler] = None,
+    shard: Optional[Tuple[int, int]] = None,
 ) -> tf.data.Dataset:
   """Retrieval pairs and candidate lists as one batched dataset, one pass
   over the pairs per epoch.
@@ -343,28 +379,44 @@ def make_joint_dataset(
 
   Args:
     data: the interactions.
-    pairs: output of `build_pairs`.
-    lists: output of `build_lists`.
+    pairs: output of `build_pairs`, or its files (`write_examples`).
+    lists: output of `build_lists`, or its files (`write_examples`).
     batch_size: pairs per step.
     list_batch_size: lists per step.
     num_in_batch_negatives: in-batch slots to append to each list.
     seed: shuffle seed.
+    sampler: adds catalogue-wide negatives to each batch of pairs
+      (`tfrs_ltttd.data.negatives`).
+    shard: `(num_shards, index)`: this input pipeline's share of the pairs
+      and lists (of their files, when read from files), shuffled with its
+      own seed and repeated without end (a parameter-server worker's
+      stream; the caller sets the steps).
 
   Returns:
-    A batched, prefetched dataset of `len(pairs) // batch_size` steps.
+    A batched, prefetched dataset of `len(pairs) // batch_size` steps
+    (endless with `shard`).
   """
-  if len(lists["user"]) < list_batch_size:
-    raise ValueError(f"{len(lists['user'])} lists, fewer than "
+  if shard is not None:
+    seed += 7919 * shard[1]  # every worker its own order
+  pair_ds, num_pairs = _rows(data, pairs, _pair_features, shard)
+  num_lists = (lists.num_rows if isinstance(lists, records.ExampleFiles)
+               else len(lists["user"]))
+  if num_lists < list_batch_size:
+    raise ValueError(f"{num_lists} lists, fewer than "
                      f"list_batch_size ({list_batch_size}): lower it.")
-  if len(pairs["user"]) < batch_size:
-    raise ValueError(f"{len(pairs['user'])} retrieval pairs, fewer than "
+  if num_pairs < batch_size:
+    raise ValueError(f"{num_pairs} retrieval pairs, fewer than "
                      f"batch_size ({batch_size}): lower it.")
-  pair_ds = tf.data.Dataset.from_tensor_slices(_pair_features(data, pairs))
-  pair_ds = pair_ds.shuffle(len(pairs["user"]), seed=seed,
-                            reshuffle_each_iteration=True).batch(
-                                batch_size, drop_remainder=True)
+  pair_ds = pair_ds.shuffle(num_pairs, seed=seed,
+                            reshuffle_each_iteration=True)
+  if shard is not None:
+    pair_ds = pair_ds.repeat()
+  pair_ds = pair_ds.batch(batch_size, drop_remainder=True)
+  if sampler is not None:
+    pair_ds = sampler.apply(pair_ds, stream=shard[1] if shard else 0)
   list_ds = _list_stream(data, lists, list_batch_size,
-                         num_in_batch_negatives, True, seed + 1, repeat=True)
+                         num_in_batch_negatives, True, seed + 1, repeat=True,
+                         shard=shard)
   ds = tf.data.Dataset.zip((pair_ds, list_ds)).map(
       lambda pairs_, lists_: {**pairs_, "lists": lists_})
   return _finish(ds)

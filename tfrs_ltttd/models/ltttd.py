@@ -14,6 +14,7 @@ from tfrs_ltttd.layers.transformer import ListwiseTransformer
 from tfrs_ltttd.tasks.distillation import LTTTDTask
 
 _TRAIN_KEYS = ("query", "item", "candidates", "labels", "mask")
+_STEP_LOSSES = ("loss", "regularization_loss", "total_loss")
 
 
 class LTTTDModel(tfrs.Model):
@@ -89,6 +90,10 @@ class LTTTDModel(tfrs.Model):
     self.task = task or LTTTDTask()
     self.item_id_feature = item_id_feature
     self.ranking_gradient_to_towers = ranking_gradient_to_towers
+    # `tfrs.Model` logs these three as the step's value, so a Keras history
+    # would hold the last step's; Mean trackers make them epoch means like
+    # every other logged value, on every strategy (our change).
+    self.loss_trackers = [tf.keras.metrics.Mean(n) for n in _STEP_LOSSES]
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -183,6 +188,17 @@ class LTTTDModel(tfrs.Model):
     return self.score_lists(inputs["query"], inputs["candidates"],
                             inputs.get("mask"), training=training)["scores"]
 
+  def _epoch_means(self, logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
+    for tracker in self.loss_trackers:
+      tracker.update_state(logs[tracker.name])
+    return {**logs, **{t.name: t.result() for t in self.loss_trackers}}
+
+  def train_step(self, inputs):
+    return self._epoch_means(super().train_step(inputs))
+
+  def test_step(self, inputs):
+    return self._epoch_means(super().test_step(inputs))
+
   def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
     lists = inputs.get("lists", inputs)
     missing = [k for k in ("query", "item") if k not in inputs] + [
@@ -206,8 +222,16 @@ class LTTTDModel(tfrs.Model):
       scored = (None, None, None, None)
     if query is None:
       query = self.query_tower(inputs["query"], training=training)
+    sampled = None
+    if "sampled" in inputs:  # catalogue-wide negatives (data.negatives)
+      sampled = {
+          "embeddings": self.item_tower(inputs["sampled"], training=training),
+          "ids": inputs["sampled"][self.item_id_feature],
+          "probability": inputs["sampled_probability"],
+          "batch_probability": inputs["sampled_batch_probability"],
+          "positive_probability": inputs["item_sampled_probability"]}
     return self.task(
         query, positives, *scored,
         candidate_sampling_probability=inputs.get("item_probability"),
         candidate_ids=inputs["item"][self.item_id_feature],
-        compute_metrics=not training)
+        compute_metrics=not training, sampled_negatives=sampled)

@@ -1,4 +1,5 @@
-"""Retrieval: BruteForce and ScaNN indexes over the item tower's catalogue."""
+"""Retrieval: exact and ScaNN indexes over the item tower's catalogue."""
 
-from tfrs_ltttd.retrieval.index import (INDEX_KINDS, ScaNNConfig, build_index,
-                                        encode_catalogue)
+from tfrs_ltttd.retrieval.exact import ExactTopK
+from tfrs_ltttd.retrieval.index import INDEX_KINDS, build_index, encode_catalogue
+from tfrs_ltttd.retrieval.scann import ScaNN, ScaNNConfig

@@ -2,64 +2,16 @@
 
 from __future__ import annotations
 
-import dataclasses
-import math
 from typing import Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrs_ltttd.retrieval.exact import ExactTopK
+from tfrs_ltttd.retrieval.scann import ScaNN, ScaNNConfig
+
 INDEX_KINDS = ("bruteforce", "scann")
-
-
-@dataclasses.dataclass(frozen=True)
-class ScaNNConfig:
-  """Settings of a ScaNN index; None means "derive from the catalogue size".
-
-  The derived defaults (our choice, measured in `benchmarks/retrieval.py`):
-  `sqrt(N)` leaves (at most 2000); exact re-scoring of max(k, 1000)
-  candidates; enough leaves searched to hold max(10 k, re-scored) candidates
-  and at least 5 % of the leaves. At N = 1,000,000 and k = 100 that is 1000
-  leaves, 50 searched, 1000 re-scored; small catalogues degrade toward an
-  exhaustive, exact search.
-
-  Attributes:
-    num_leaves: partitions of the catalogue.
-    num_leaves_to_search: partitions scanned per query.
-    num_reordering_candidates: candidates re-scored exactly.
-    dimensions_per_block: asymmetric-hashing block size (smaller is more
-      accurate and a little slower).
-    training_iterations: k-means iterations of the partitioner.
-  """
-
-  num_leaves: Optional[int] = None
-  num_leaves_to_search: Optional[int] = None
-  num_reordering_candidates: Optional[int] = None
-  dimensions_per_block: int = 1
-  training_iterations: int = 12
-
-  def resolve(self, num_items: int, k: int) -> "ScaNNConfig":
-    """Fills the None fields for a catalogue of `num_items` and depth `k`."""
-    leaves = self.num_leaves or int(min(2000, max(1, round(math.sqrt(
-        num_items)))))
-    leaves = min(leaves, num_items)
-    per_leaf = num_items / leaves
-    reorder = self.num_reordering_candidates or min(num_items, max(k, 1000))
-    search = self.num_leaves_to_search or min(leaves, max(
-        math.ceil(0.05 * leaves), math.ceil(max(10 * k, reorder) / per_leaf),
-        1))
-    for name, value in [("num_leaves", leaves), ("num_leaves_to_search",
-                                                 search),
-                        ("num_reordering_candidates", reorder)]:
-      if value < 1:
-        raise ValueError(f"ScaNNConfig.{name} must be >= 1, got {value}.")
-    if search > leaves:
-      raise ValueError(f"ScaNNConfig.num_leaves_to_search ({search}) must be "
-                       f"<= num_leaves ({leaves}).")
-    return dataclasses.replace(self, num_leaves=leaves,
-                               num_leaves_to_search=search,
-                               num_reordering_candidates=reorder)
 
 
 def encode_catalogue(
@@ -92,16 +44,20 @@ def build_index(
     kind: str = "bruteforce",
     k: int = 200,
     scann: ScaNNConfig = ScaNNConfig(),
+    batch_size: int = 1,
 ) -> tfrs.layers.factorized_top_k.TopK:
   """A `tfrs.layers.factorized_top_k` index over catalogue embeddings.
 
   Args:
     embeddings: `[N, d]` item embeddings (from `encode_catalogue`).
     identifiers: `[N]` ids returned for each row; row numbers if None.
-    kind: `"bruteforce"` (exact; stock TF ops; the reference) or `"scann"`
-      (approximate, sub-linear, CPU; needs ScaNN's custom ops to serve).
+    kind: `"bruteforce"` (exact; stock TF ops; an `ExactTopK`, the reference)
+      or `"scann"` (approximate, sub-linear, CPU; needs ScaNN's custom ops to
+      serve).
     k: the default number of results.
     scann: ScaNN settings, resolved against the catalogue size.
+    batch_size: queries per call the index will mostly see (tunes the exact
+      index's chunks).
 
   Returns:
     The indexed `TopK` layer; `index(queries [B, d], k)` returns
@@ -132,13 +88,7 @@ def build_index(
     raise ValueError(f"identifiers has {len(identifiers)} rows, embeddings "
                      f"{num_items}; they must match.")
   if kind == "bruteforce":
-    index = tfrs.layers.factorized_top_k.BruteForce(k=k)
+    index = ExactTopK(k=k, batch_size=batch_size)
   else:
-    s = scann.resolve(num_items, k)
-    index = tfrs.layers.factorized_top_k.ScaNN(
-        k=k, num_leaves=s.num_leaves,
-        num_leaves_to_search=s.num_leaves_to_search,
-        num_reordering_candidates=s.num_reordering_candidates,
-        dimensions_per_block=s.dimensions_per_block,
-        training_iterations=s.training_iterations)
+    index = ScaNN(scann.resolve(num_items, k), k=k)
   return index.index(tf.constant(embeddings), tf.constant(identifiers))

@@ -8,7 +8,8 @@ import numpy as np
 import tensorflow as tf
 
 from tfrs_ltttd.data.history import HISTORY_IDS, HISTORY_LABELS
-from tfrs_ltttd.retrieval.index import ScaNNConfig, build_index, encode_catalogue
+from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
+from tfrs_ltttd.retrieval.scann import ScaNNConfig
 
 
 def feature_specs(tower) -> Dict[str, tf.TensorSpec]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+from typing import Any, Dict, Mapping, Optional
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -129,11 +129,17 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_sampling_probability: Optional[tf.Tensor],
       candidate_ids: Optional[tf.Tensor],
       compute_metrics: bool,
+      sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, one value per query: `{name: [B]}`."""
     ids = candidate_ids if self.remove_accidental_hits else None
-    candidates, probability, ids = _gather_across_replicas(
-        item_embeddings, candidate_sampling_probability, ids)
+    positive_q = (None if sampled_negatives is None
+                  else sampled_negatives["positive_probability"])
+    candidates, probability, ids, positive_q = _gather_across_replicas(
+        item_embeddings, candidate_sampling_probability, ids, positive_q)
+    if sampled_negatives is not None:
+      candidates, probability, ids = _with_sampled(
+          candidates, probability, ids, positive_q, sampled_negatives)
     out = {"retrieval_loss": self._retrieval(
         query_embeddings, candidates,
         candidate_sampling_probability=probability, candidate_ids=ids,
@@ -167,6 +173,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_sampling_probability: Optional[tf.Tensor] = None,
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
+      sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, each a mean over the queries of the batch
     (see `call` for the arguments).
@@ -177,7 +184,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     return {k: tf.reduce_mean(v) for k, v in self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics).items()}
+        compute_metrics, sampled_negatives).items()}
 
   def call(
       self,
@@ -190,6 +197,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_sampling_probability: Optional[tf.Tensor] = None,
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
+      sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
   ) -> tf.Tensor:
     """Returns the weighted total loss and updates the per-term metrics.
 
@@ -212,6 +220,14 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         positive, for the log-Q correction.
       candidate_ids: `[B]` ids of the positives, for accidental-hit removal.
       compute_metrics: update the retrieval metrics (off in training).
+      sampled_negatives: catalogue-wide negatives for the retrieval softmax
+        (`tfrs_ltttd.data.negatives`), beside the in-batch ones: a dict of
+        `"embeddings"` `[S, d]`, `"ids"` `[S]`, `"probability"` `[S]` (the
+        sampler's law q), `"batch_probability"` `[S]` (the in-batch law p)
+        and `"positive_probability"` `[B]` (q of each positive). Every
+        candidate's logit is then corrected by `log(B p + S q)`, its expected
+        count among the step's candidates; `candidate_sampling_probability`
+        must be given.
 
     The lists may come from other queries than the retrieval pairs (two
     streams, `tfrs_ltttd.data.lists.make_joint_dataset`): each term is
@@ -223,7 +239,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     per_query = self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics)
+        compute_metrics, sampled_negatives)
     weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
                "distillation_loss": (self.distillation_weight if self.gamma
                                      else 0.0),
@@ -257,6 +273,26 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         "remove_accidental_hits": self.remove_accidental_hits,
     })
     return config
+
+
+def _with_sampled(candidates, probability, ids, positive_q, sampled):
+  """In-batch candidates followed by the sampled ones, each with its
+  expected count `B p + S q` among them (the mixture's log-Q), divided by
+  B + S (a shift of every logit; TFRS clips probabilities at 1)."""
+  if probability is None:
+    raise ValueError("LTTTDTask: sampled negatives need the in-batch "
+                     "sampling probabilities (candidate_sampling_probability)"
+                     " for the log-Q correction of the mixture.")
+  num_batch = tf.cast(tf.shape(candidates)[0], tf.float32)
+  num_sampled = tf.cast(tf.shape(sampled["embeddings"])[0], tf.float32)
+  counts = tf.concat([
+      num_batch * probability + num_sampled * positive_q,
+      num_batch * sampled["batch_probability"]
+      + num_sampled * sampled["probability"]], 0) / (num_batch + num_sampled)
+  candidates = tf.concat([candidates, sampled["embeddings"]], 0)
+  if ids is not None:
+    ids = tf.concat([ids, tf.cast(sampled["ids"], ids.dtype)], 0)
+  return candidates, counts, ids
 
 
 def _gather_across_replicas(embeddings: tf.Tensor, *others):
