@@ -177,6 +177,11 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
       "nonsense"], "expected ROLE=COLUMN"),
     (["train", "--output", "OUT", "--epochs", "0", "--num-users", "99999999"],
      "TrainConfig.epochs must be > 0"),
+    (["train"], "--output is required"),
+    (["train", "--output", "OUT", "--strategy", "parameter_server"],
+     "needs the TF_CONFIG environment variable"),
+    (["train", "--output", "OUT", "--sampled-negatives", "-1"],
+     "TrainConfig.num_sampled_negatives must be >= 0"),
 ])
 def test_user_errors_are_one_line_without_traceback(argv, message, tmp_path,
                                                     capsys):

@@ -9,7 +9,7 @@ from tfrs_ltttd import _keras
 
 _keras.select()
 
-from tfrs_ltttd import baselines, data, evaluation, losses, metrics, training, tuning  # noqa: E402
+from tfrs_ltttd import baselines, data, distribute, evaluation, losses, metrics, training, tuning  # noqa: E402
 from tfrs_ltttd.config import ModelConfig, TrainConfig  # noqa: E402
 from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower  # noqa: E402
 from tfrs_ltttd.models import LTTTDModel  # noqa: E402

@@ -69,7 +69,7 @@ def test_encode_catalogue_matches_the_tower(small_data):
 def test_scann_defaults_follow_the_catalogue_size():
   big = ScaNNConfig().resolve(1_000_000, 200)
   assert (big.num_leaves, big.num_leaves_to_search,
-          big.num_reordering_candidates) == (1000, 40, 600)
+          big.num_reordering_candidates) == (1000, 20, 1000)
   assert big.anisotropic_quantization_threshold == 0.2
   small = ScaNNConfig().resolve(1000, 200)
   assert small.num_leaves_to_search == small.num_leaves  # exhaustive

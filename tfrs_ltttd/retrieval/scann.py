@@ -16,11 +16,11 @@ class ScaNNConfig:
 
   The derived defaults (our choice, from the recall-vs-QPS frontier of
   `benchmarks/retrieval.py`): `sqrt(N)` leaves (at most 2000); exact
-  re-scoring of max(3 k, 250) candidates; enough leaves searched to hold
-  max(10 k, re-scored) candidates and at least 4 % of the leaves;
+  re-scoring of max(5 k, 250) candidates; enough leaves searched to hold
+  max(10 k, re-scored) candidates and at least 2 % of the leaves;
   anisotropic hashing (threshold 0.2), 1 dimension per block; spherical
   k-means leaves (the towers' embeddings are unit vectors). At
-  N = 1,000,000 and k = 100 that is 1000 leaves, 40 searched, 300 re-scored;
+  N = 1,000,000 and k = 100 that is 1000 leaves, 20 searched, 500 re-scored;
   small catalogues degrade toward an exhaustive, exact search.
 
   Attributes:
@@ -56,9 +56,9 @@ class ScaNNConfig:
     leaves = min(leaves, num_items)
     per_leaf = num_items / leaves
     reorder = self.num_reordering_candidates or min(num_items,
-                                                    max(3 * k, 250))
+                                                    max(5 * k, 250))
     search = self.num_leaves_to_search or min(leaves, max(
-        math.ceil(0.04 * leaves), math.ceil(max(10 * k, reorder) / per_leaf),
+        math.ceil(0.02 * leaves), math.ceil(max(10 * k, reorder) / per_leaf),
         1))
     for name, value in [("num_leaves", leaves), ("num_leaves_to_search",
                                                  search),
