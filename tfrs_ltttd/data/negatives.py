@@ -50,7 +50,7 @@ class NegativeSampler:
 
   >>> from tfrs_ltttd.data import synthetic
   >>> data = synthetic.generate(synthetic.SyntheticConfig(
-  ...     num_users=20, num_items=30, interactions_per_user=4))
+  ...     num_users=20, num_items=30, interactions_per_user=6))
   >>> sampler = NegativeSampler(data, num=5)
   >>> batch = {"item_probability": tf.fill([8], 0.1)}
   >>> sampler(tf.constant(0, tf.int64), batch)["sampled"]["item_id"].shape

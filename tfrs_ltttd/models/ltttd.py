@@ -90,10 +90,6 @@ class LTTTDModel(tfrs.Model):
     self.task = task or LTTTDTask()
     self.item_id_feature = item_id_feature
     self.ranking_gradient_to_towers = ranking_gradient_to_towers
-    # `tfrs.Model` logs these three as the step's value, so a Keras history
-    # would hold the last step's; Mean trackers make them epoch means like
-    # every other logged value, on every strategy (our change).
-    self.loss_trackers = [tf.keras.metrics.Mean(n) for n in _STEP_LOSSES]
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -189,9 +185,15 @@ class LTTTDModel(tfrs.Model):
                             inputs.get("mask"), training=training)["scores"]
 
   def _epoch_means(self, logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
-    for tracker in self.loss_trackers:
-      tracker.update_state(logs[tracker.name])
-    return {**logs, **{t.name: t.result() for t in self.loss_trackers}}
+    # `tfrs.Model` logs these three as the step's value, so a Keras history
+    # would hold the last step's; the task's Mean trackers make them epoch
+    # means like every other logged value, on every strategy (our change).
+    trackers = self.task.step_loss_trackers()
+    for name in _STEP_LOSSES:
+      trackers[name].update_state(logs[name])
+    hidden = {t.name for t in trackers.values()}
+    return {**{k: v for k, v in logs.items() if k not in hidden},
+            **{n: trackers[n].result() for n in _STEP_LOSSES}}
 
   def train_step(self, inputs):
     return self._epoch_means(super().train_step(inputs))

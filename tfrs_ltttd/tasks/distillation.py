@@ -106,11 +106,26 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     self.reverse_loss_tracker = (
         tf.keras.metrics.Mean("reverse_distillation_loss")
         if reverse_weight > 0 else None)
+    # Epoch means of what `tfrs.Model`'s step logs (see `LTTTDModel`). Their
+    # names differ from the logged keys on purpose: when every logged key
+    # names a metric, Keras replaces the epoch's logs by the metrics read
+    # across replicas, where a replica's share of the mean is not the mean.
+    self.loss_tracker = tf.keras.metrics.Mean("loss_mean")
+    self.regularization_loss_tracker = tf.keras.metrics.Mean(
+        "regularization_loss_mean")
+    self.total_loss_tracker = tf.keras.metrics.Mean("total_loss_mean")
     # The distillation weight in force, so that a schedule (a warm-up with
     # the teacher learning first) can change it without retracing.
     self.distillation_weight = tf.Variable(self.gamma, trainable=False,
                                            dtype=tf.float32,
                                            name="distillation_weight")
+
+  def step_loss_trackers(self) -> Dict[str, tf.keras.metrics.Mean]:
+    """The trackers of the model step's `loss`, `regularization_loss` and
+    `total_loss`, by name."""
+    return {"loss": self.loss_tracker,
+            "regularization_loss": self.regularization_loss_tracker,
+            "total_loss": self.total_loss_tracker}
 
   @property
   def needs_lists(self) -> bool:
