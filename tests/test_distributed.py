@@ -5,12 +5,13 @@ losses, 1e-5 absolute on the weights: float sums in another order)."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
 import numpy as np
 import pytest
+
+from tfrs_ltttd.distribute import _free_ports  # pylint: disable=protected-access
 
 WORKER = """
 import json, os, sys
@@ -40,16 +41,6 @@ np.savez(out + ".npz", **{w.name.replace("/", "."): w.numpy()
 with open(out + ".json", "w") as f:
   json.dump({k: v for k, v in history.items() if k.endswith("_loss")}, f)
 """
-
-
-def _free_ports(n):
-  sockets = [socket.socket() for _ in range(n)]
-  for s in sockets:
-    s.bind(("127.0.0.1", 0))
-  ports = [s.getsockname()[1] for s in sockets]
-  for s in sockets:
-    s.close()
-  return ports
 
 
 def _weights(path):
