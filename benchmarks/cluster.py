@@ -3,7 +3,7 @@
 The same LT-TTD training (synthetic data, `training.fit`, sampled negatives,
 examples from TFRecord files) runs in one process and under
 `ParameterServerStrategy` with 2 workers and 2 parameter servers started on
-this machine (`tfrs_ltttd.distribute.local_cluster`), the chief in its own
+this machine (`tfrs_ltttd.testing.local_cluster`), the chief in its own
 process. Steps/s are timed over the epochs after the first (the first
 traces the step); epoch times include the chief's list building and hard
 negatives. On one 2-core machine the 5 processes share 2 cores, so this
@@ -23,9 +23,10 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
-from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, distribute
+from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, distribute, testing
 from tfrs_ltttd import training
-from tfrs_ltttd.data import lists, synthetic
+from tfrs_ltttd import lists
+from tfrs_ltttd.data import synthetic
 
 
 def _settings(tiny: bool):
@@ -80,7 +81,7 @@ def main(argv=None) -> dict:
     return result
   with tempfile.TemporaryDirectory() as folder:
     single = train(args.tiny, False, folder)
-    with distribute.local_cluster(2, 2, log_dir=folder) as cluster:
+    with testing.local_cluster(2, 2, log_dir=folder) as cluster:
       out = os.path.join(folder, "chief.json")
       env = dict(os.environ, TF_CONFIG=distribute.tf_config(cluster, "chief"))
       command = [sys.executable, "-m", "benchmarks.cluster", "--chief", out]

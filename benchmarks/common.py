@@ -7,13 +7,14 @@ import json
 import os
 import pathlib
 import platform
-import tempfile
 import time
 from typing import Callable, Dict, List
 
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+
+from tfrs_ltttd._io import atomic_path  # noqa: E402
 
 RESULTS = pathlib.Path(__file__).resolve().parent / "results"
 
@@ -46,13 +47,9 @@ def parser(description: str) -> argparse.ArgumentParser:
 
 def write_json(result: Dict, output: str, name: str) -> pathlib.Path:
   """Writes `output/name.json` atomically (temp file, then rename)."""
-  out = pathlib.Path(output)
-  out.mkdir(parents=True, exist_ok=True)
-  fd, tmp = tempfile.mkstemp(dir=out, prefix=f".{name}.", suffix=".json")
-  with os.fdopen(fd, "w") as f:
-    json.dump(result, f, indent=2, sort_keys=True)
-  path = out / f"{name}.json"
-  os.replace(tmp, path)
+  path = pathlib.Path(output) / f"{name}.json"
+  with atomic_path(path) as tmp:
+    tmp.write_text(json.dumps(result, indent=2, sort_keys=True))
   return path
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
+from tfrs_ltttd._io import atomic_path
 from tfrs_ltttd.layers import ListwiseTransformer
 from tfrs_ltttd.retrieval import build_index
 
@@ -95,11 +96,9 @@ def plot(result, path: pathlib.Path):
     ax.grid(alpha=0.3, which="both")
     ax.legend()
   fig.tight_layout()
-  path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.with_name(f".{path.name}.tmp.png")
-  fig.savefig(tmp, dpi=110)
+  with atomic_path(path) as tmp:
+    fig.savefig(tmp, dpi=110)
   plt.close(fig)
-  tmp.replace(path)
 
 
 def main(argv=None) -> dict:

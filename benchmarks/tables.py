@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pathlib
-import tempfile
 from typing import Dict, List, Optional
 
 from benchmarks import common
+from tfrs_ltttd._io import atomic_path
 
 BEGIN, END = "<!-- benchmark-tables -->", "<!-- /benchmark-tables -->"
 README = pathlib.Path(__file__).resolve().parents[1] / "README.md"
@@ -179,10 +178,8 @@ def main(argv=None) -> int:
   text = README.read_text()
   old = readme_block(text)
   new_text = text.replace(f"{BEGIN}\n{old}{END}", f"{BEGIN}\n{tables}{END}")
-  fd, tmp = tempfile.mkstemp(dir=README.parent, prefix=".README.")
-  with os.fdopen(fd, "w") as f:
-    f.write(new_text)
-  os.replace(tmp, README)
+  with atomic_path(README) as tmp:
+    tmp.write_text(new_text)
   return 0
 
 

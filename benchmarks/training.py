@@ -23,7 +23,7 @@ from benchmarks import common
 from tfrs_ltttd import LTTTDModel, ModelConfig, TrainConfig, training
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import take
-from tfrs_ltttd.models import train_cascade
+from tfrs_ltttd.training import train_cascade
 
 
 class _TwoTower(tfrs.Model):

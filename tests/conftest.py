@@ -24,13 +24,3 @@ def small_data():
 def _seed():
   tf.keras.utils.set_random_seed(1234)
   np.random.seed(1234)
-
-
-def assert_never_saw_test(datasets, data):
-  """No split of any of `datasets` holds an interaction of `data.test`."""
-  test_pairs = set(zip(data.test["user"].tolist(), data.test["item"].tolist()))
-  assert datasets
-  for d in datasets:
-    pairs = set(zip(d.train["user"].tolist(), d.train["item"].tolist())) | set(
-        zip(d.test["user"].tolist(), d.test["item"].tolist()))
-    assert not pairs & test_pairs

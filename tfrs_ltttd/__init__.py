@@ -9,10 +9,12 @@ from tfrs_ltttd import _keras
 
 _keras.select()
 
-from tfrs_ltttd import baselines, data, distribute, evaluation, losses, metrics, training, tuning  # noqa: E402
-from tfrs_ltttd.config import ModelConfig, TrainConfig  # noqa: E402
+from tfrs_ltttd import data, evaluation, losses, training  # noqa: E402
+from tfrs_ltttd.evaluation import baselines, metrics  # noqa: E402
+from tfrs_ltttd.experiments import tuning  # noqa: E402
 from tfrs_ltttd.layers import ItemTower, ListwiseTransformer, QueryTower  # noqa: E402
-from tfrs_ltttd.models import LTTTDModel  # noqa: E402
+from tfrs_ltttd.models import LTTTDModel, ModelConfig  # noqa: E402
+from tfrs_ltttd.training import TrainConfig, distribute  # noqa: E402
 from tfrs_ltttd.tasks import LTTTDTask  # noqa: E402
 from tfrs_ltttd.version import __version__  # noqa: E402
 

@@ -84,7 +84,7 @@ def test_feature_kinds_are_detected_and_can_be_declared():
 
 
 def test_towers_accept_the_tables():
-  from tfrs_ltttd.config import ModelConfig  # pylint: disable=g-import-not-at-top
+  from tfrs_ltttd import ModelConfig  # pylint: disable=g-import-not-at-top
   from tfrs_ltttd.models import LTTTDModel  # pylint: disable=g-import-not-at-top
 
   users = pd.DataFrame({"user": ["ann", "bob", "cy"], "age": [30.0, 40, 50],

@@ -2,22 +2,13 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tfrs_ltttd import LTTTDModel, evaluation, training
-from tfrs_ltttd.config import ModelConfig, TrainConfig
-from tfrs_ltttd.data import lists
-
-SMALL = ModelConfig(output_dim=16, embedding_dim=8, hidden_units=(32,),
-                    num_layers=1, num_heads=2, width=16, history_length=5)
-TRAIN = TrainConfig(epochs=4, batch_size=64, list_batch_size=64,
-                    list_size=12, num_positives=3,
-                    num_in_batch_negatives=2, num_hard_negatives=3,
-                    hard_negative_depth=30, hard_negative_skip=5,
-                    learning_rate=3e-3)
-
+from tests._references import SMALL_MODEL, SMALL_TRAIN
+from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
+                        lists, training)
 
 def _fixed_batch(data):
   built = lists.build_lists(data, 12, num_positives=3, seed=99,
-                            history_length=SMALL.history_length)
+                            history_length=SMALL_MODEL.history_length)
   return next(iter(lists.make_dataset(data, built, 512, shuffle=False)))
 
 
@@ -33,10 +24,10 @@ def _terms(model, batch):
 @pytest.fixture(scope="module")
 def trained(small_data):
   tf.keras.utils.set_random_seed(7)
-  model = LTTTDModel.from_data(small_data, SMALL)
+  model = LTTTDModel.from_data(small_data, SMALL_MODEL)
   batch = _fixed_batch(small_data)
   before = _terms(model, batch)
-  history = training.fit(model, small_data, TRAIN, verbose=0)
+  history = training.fit(model, small_data, SMALL_TRAIN, verbose=0)
   return model, history, before, _terms(model, batch)
 
 
@@ -44,7 +35,7 @@ def test_fit_logs_every_term_and_lowers_the_losses(trained):
   _, history, before, after = trained
   for key in ("retrieval_loss", "ranking_loss", "distillation_loss", "loss",
               "regularization_loss", "total_loss"):
-    assert len(history[key]) == TRAIN.epochs, key
+    assert len(history[key]) == SMALL_TRAIN.epochs, key
   for key in ("retrieval_loss", "ranking_loss"):
     assert after[key] < 0.9 * before[key], (key, before, after)
     assert history[key][-1] < history[key][0], key
@@ -57,14 +48,14 @@ def test_distillation_pulls_the_towers_toward_a_fixed_teacher(small_data,
   teacher = trained[0]
   tf.keras.utils.set_random_seed(3)
   student = LTTTDModel.from_data(small_data, ModelConfig(
-      **{**SMALL.__dict__, "alpha": 0.0, "beta": 0.0, "gamma": 1.0}))
+      **{**SMALL_MODEL.__dict__, "alpha": 0.0, "beta": 0.0, "gamma": 1.0}))
   batch = _fixed_batch(small_data)
   student(batch)  # build, then take the trained transformer's weights
   student.transformer.set_weights(teacher.transformer.get_weights())
   student.transformer.trainable = False
   frozen = [w.numpy() for w in student.transformer.weights]
   before = _terms(student, batch)["distillation_loss"]
-  training.fit(student, small_data, TrainConfig(**{**TRAIN.__dict__,
+  training.fit(student, small_data, TrainConfig(**{**SMALL_TRAIN.__dict__,
                                                    "epochs": 2}), verbose=0)
   after = _terms(student, batch)["distillation_loss"]
   assert after < 0.5 * before, (before, after)
@@ -88,13 +79,13 @@ def test_weights_round_trip_and_keras_callbacks(small_data, trained, tmp_path):
             "mask": batch["mask"]}
   path = str(tmp_path / "weights" / "ckpt")
   model.save_weights(path)
-  clone = LTTTDModel.from_data(small_data, SMALL)
+  clone = LTTTDModel.from_data(small_data, SMALL_MODEL)
   clone(inputs)
   clone.load_weights(path).assert_existing_objects_matched()
   np.testing.assert_allclose(clone(inputs), model(inputs), atol=1e-5)
 
   # Progress bar, TensorBoard and ModelCheckpoint in the same fit.
-  config = TrainConfig(**{**TRAIN.__dict__, "epochs": 1})
+  config = TrainConfig(**{**SMALL_TRAIN.__dict__, "epochs": 1})
   logs, ckpt = tmp_path / "tb", tmp_path / "ckpt" / "epoch{epoch}"
   training.fit(clone, small_data, config, verbose=1, callbacks=[
       tf.keras.callbacks.TensorBoard(str(logs)),
@@ -106,7 +97,7 @@ def test_weights_round_trip_and_keras_callbacks(small_data, trained, tmp_path):
 def test_evaluate_reports_the_terms(small_data, trained):
   model = trained[0]
   built = lists.build_lists(small_data, 12, num_positives=3, seed=5,
-                            history_length=SMALL.history_length)
+                            history_length=SMALL_MODEL.history_length)
   result = model.evaluate(lists.make_dataset(small_data, built, 128),
                           return_dict=True, verbose=0)
   assert {"retrieval_loss", "ranking_loss", "distillation_loss",
@@ -124,7 +115,7 @@ def test_bad_input_names_the_field(small_data, trained):
   query = {k: v for k, v in batch["query"].items() if k != "user_age"}
   with pytest.raises(ValueError, match=r"\['user_age'\] missing"):
     model({"query": query, "candidates": batch["candidates"]})
-  towers = LTTTDModel.from_data(small_data, SMALL)
+  towers = LTTTDModel.from_data(small_data, SMALL_MODEL)
   wide = LTTTDModel.from_data(small_data, ModelConfig(output_dim=8,
                                                       history_length=0))
   with pytest.raises(ValueError, match="output_dim mismatch"):
@@ -153,8 +144,8 @@ def test_distillation_warmup_holds_the_weight_at_zero(small_data):
       seen.append(float(self.model.task.distillation_weight.numpy()))
 
   model = LTTTDModel.from_data(small_data,
-                               ModelConfig(**{**SMALL.__dict__, "gamma": 2.0}))
-  config = TrainConfig(**{**TRAIN.__dict__, "epochs": 3,
+                               ModelConfig(**{**SMALL_MODEL.__dict__, "gamma": 2.0}))
+  config = TrainConfig(**{**SMALL_TRAIN.__dict__, "epochs": 3,
                           "distillation_warmup_epochs": 2})
   training.fit(model, small_data, config, verbose=0, callbacks=[Spy()])
   assert seen == [0.0, 0.0, 2.0]
@@ -168,7 +159,7 @@ def test_list_positive_share_matches_a_plain_reference(small_data, trained):
   model, k = trained[0], 20
   got = evaluation.list_positive_share(model, small_data, k)
   train = small_data.train
-  rows, labels = history_lib.example_histories(train, SMALL.history_length)
+  rows, labels = history_lib.example_histories(train, SMALL_MODEL.history_length)
   items, _ = encode_catalogue(model.item_tower, small_data.items)
   positives = np.flatnonzero(train["label"] > 0)
   query = {n: v[train["user"][positives]]
@@ -193,7 +184,7 @@ def test_history_holds_epoch_means_of_the_total_loss(trained):
   # sum of the terms' epoch means (a last-step value would not match).
   model, history, _, _ = trained
   task = model.task
-  for epoch in range(TRAIN.distillation_warmup_epochs, TRAIN.epochs):
+  for epoch in range(SMALL_TRAIN.distillation_warmup_epochs, SMALL_TRAIN.epochs):
     weighted = (task.alpha * history["retrieval_loss"][epoch]
                 + task.beta * history["ranking_loss"][epoch]
                 + task.gamma * history["distillation_loss"][epoch])

@@ -2,13 +2,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests._references import numpy_top_k
 from tfrs_ltttd.retrieval import ExactTopK
-
-
-def _numpy_top_k(queries, items, k):
-  scores = queries @ items.T
-  rows = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-  return np.take_along_axis(scores, rows, 1), rows
 
 
 @pytest.mark.parametrize("num,chunk,group,k", [
@@ -28,7 +23,7 @@ def test_equals_numpy_exact_top_k(num, chunk, group, k):
       tf.constant(items), tf.constant(ids))
   assert index.is_exact()
   scores, got = index(tf.constant(queries))
-  want_scores, want_rows = _numpy_top_k(queries, items, k)
+  want_scores, want_rows = numpy_top_k(queries, items, k)
   np.testing.assert_array_equal(got.numpy(), ids[want_rows])
   np.testing.assert_allclose(scores.numpy(), want_scores, atol=1e-5)
   # A smaller k at call time, and one query alone.

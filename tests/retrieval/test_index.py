@@ -2,25 +2,20 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
+from tests._references import numpy_top_k
 from tfrs_ltttd import LTTTDModel, TrainConfig, training
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.retrieval import ScaNN, ScaNNConfig, build_index, encode_catalogue
 
 
-def _numpy_top_k(queries, embeddings, k):
-  scores = queries @ embeddings.T
-  ids = np.argsort(-scores, axis=1, kind="stable")[:, :k]
-  return np.take_along_axis(scores, ids, axis=1), ids
-
-
-def test_bruteforce_equals_numpy_top_k():
+def test_bruteforce_equalsnumpy_top_k():
   rng = np.random.default_rng(0)
   items = rng.normal(size=(300, 8)).astype(np.float32)
   queries = rng.normal(size=(20, 8)).astype(np.float32)
   ids = np.arange(1000, 1300, dtype=np.int64)
   scores, got = build_index(items, ids, k=15)(tf.constant(queries))
-  want_scores, want_rows = _numpy_top_k(queries, items, 15)
+  want_scores, want_rows = numpy_top_k(queries, items, 15)
   np.testing.assert_array_equal(got.numpy(), ids[want_rows])
   np.testing.assert_allclose(scores, want_scores, rtol=1e-5)
 
@@ -33,7 +28,7 @@ def test_scann_searching_every_leaf_with_full_reordering_is_exact():
                       num_reordering_candidates=200)
   scores, rows = build_index(items, kind="scann", k=10, scann=exact)(
       tf.constant(queries))
-  want_scores, want_rows = _numpy_top_k(queries, items, 10)
+  want_scores, want_rows = numpy_top_k(queries, items, 10)
   np.testing.assert_array_equal(rows.numpy(), want_rows)
   np.testing.assert_allclose(scores, want_scores, rtol=1e-4)
 

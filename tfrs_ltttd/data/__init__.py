@@ -1,5 +1,4 @@
-"""Data: the interactions container, the synthetic generator, listwise examples."""
+"""Data: sources (synthetic, MovieLens, your own tables) -> `Interactions`."""
 
-from tfrs_ltttd.data import lists
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import Interactions

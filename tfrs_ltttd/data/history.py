@@ -3,7 +3,7 @@
 A training example (user u, item a at time t) sees the user's last H
 interactions with a timestamp strictly smaller than t: never itself, never
 anything later, and never an interaction at the same instant (ties in time
-have no order we could trust). Evaluation and serving see the user's last H
+have no order to trust). Evaluation and serving see the user's last H
 train interactions. Histories are item rows with their graded labels, most
 recent first, padded with row -1 and label 0.
 
@@ -20,9 +20,7 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from tfrs_ltttd.data.interactions import Interactions
-
-HISTORY_IDS = "history_item_ids"
-HISTORY_LABELS = "history_labels"
+from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
 PAD_ROW = -1
 
 

@@ -6,7 +6,7 @@ features. `from_dataframes` turns pandas DataFrames into `Interactions`;
 `load` reads CSV or Parquet files first (`TableSource` records how, so a
 checkpoint can read them again).
 
-Conventions (ours, [D]):
+Conventions:
 
 - Default column names `user`, `item`, `timestamp`, `rating`; others are
   mapped with `columns={"user": "customer_id", ...}`. Ids may be integers or

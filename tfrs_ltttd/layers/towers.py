@@ -7,40 +7,8 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd.data.history import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
 from tfrs_ltttd.layers.history import HistoryEncoder
-
-
-def describe_features(
-    table: Mapping[str, np.ndarray],
-) -> Tuple[Dict[str, list], Dict[str, Tuple[float, float]]]:
-  """Derives tower feature specs from a feature table.
-
-  Integer and string columns become categorical features with their sorted
-  distinct values as vocabulary; float columns become numeric features with
-  their mean and variance.
-
-  Args:
-    table: feature name -> values (one per row).
-
-  Returns:
-    `(vocabularies, numeric)`, the `Tower` constructor arguments.
-
-  Example:
-
-  >>> describe_features({"id": np.array([3, 1, 3]), "x": np.array([1., 3.])})
-  ({'id': [1, 3]}, {'x': (2.0, 1.0)})
-  """
-  vocabularies, numeric = {}, {}
-  for name, values in table.items():
-    values = np.asarray(values)
-    if np.issubdtype(values.dtype, np.floating):
-      numeric[name] = (float(values.mean()), float(max(values.var(), 1e-12)))
-    elif np.issubdtype(values.dtype, np.integer):
-      vocabularies[name] = [int(v) for v in np.unique(values)]
-    else:
-      vocabularies[name] = [str(v) for v in np.unique(values.astype(str))]
-  return vocabularies, numeric
 
 
 class Tower(tf.keras.layers.Layer):
@@ -51,9 +19,9 @@ class Tower(tf.keras.layers.Layer):
   embedding; every numeric feature is standardised with the given mean and
   variance. The concatenation passes an MLP and a linear layer to
   `output_dim`, then L2 normalisation. The side features (all but
-  `id_feature`) are also returned as the residual vector r of PAPER.md, so
-  that the listwise transformer reuses these encoders instead of owning a
-  second copy (our decision where the paper is silent).
+  `id_feature`) are also returned as the residual vector r of LT-TTD's
+  tokens (arXiv 2505.04434), so that the listwise transformer reuses these
+  encoders instead of owning a second copy.
 
   With `history_length > 0` the tower also reads the user's last H
   interactions, the query features `history_item_ids` `[batch, H]` (padded

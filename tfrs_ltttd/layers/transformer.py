@@ -18,22 +18,23 @@ class ListwiseTransformer(tf.keras.layers.Layer):
 
   One token per candidate, built as in LT-TTD (arXiv 2505.04434):
   `x_j = [e_q ; e_j ; e_q * e_j ; r_q ; r_j ; s(q, j)]`, the query embedding,
-  the candidate embedding, their elementwise product (our addition: it hands
-  the first layer the two-tower interaction directly), the optional residual
+  the candidate embedding, their elementwise product (an addition
+  to the paper's token: it hands the first layer the two-tower interaction
+  directly), the optional residual
   side features of query and candidate, and the two-tower score. The tokens
   are projected to `width` and pass `num_layers` pre-norm encoder blocks of
   multi-head self-attention across the list, then an MLP head gives one score
   per token, added to the token's two-tower score (`score_residual`).
 
   With `use_history=True` each block also lets every candidate attend to the
-  user's history tokens (target attention, as in DIN; our addition, see
-  PAPER.md): self-attention across the list, then cross-attention from each
+  user's history tokens (target attention, as in DIN; an addition to the
+  paper's block): self-attention across the list, then cross-attention from each
   candidate to the history, then the feed-forward net. The history is what
   puts the re-ranker ahead of the towers, whose dot product of two pooled
   vectors cannot express a candidate-by-past-item interaction. An empty
   history (all padding) adds nothing.
 
-  There is no positional encoding (our decision: the list is a set), so the
+  There is no positional encoding (the list is a set), so the
   layer is permutation-equivariant over candidates. Padded slots are masked
   out of attention as keys and get `PADDING_SCORE` in the output, so the
   scores of real candidates do not depend on what padding holds.
@@ -50,7 +51,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     score_residual: output `s(q, j) + head(x_j)`: the network learns a
       correction to the two-tower score rather than a ranking from scratch,
       so an untrained re-ranker keeps the towers' order and distillation
-      hands the towers exactly the correction (our decision).
+      hands the towers exactly the correction.
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Call args:

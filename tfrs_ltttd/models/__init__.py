@@ -1,4 +1,4 @@
-"""Models: LT-TTD and the decoupled cascade baseline."""
+"""Models: the LT-TTD `tfrs.Model` and its settings."""
 
-from tfrs_ltttd.models.cascade import train_cascade
+from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel

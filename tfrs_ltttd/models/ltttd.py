@@ -8,10 +8,11 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrs_ltttd.config import ModelConfig
-from tfrs_ltttd.layers.towers import ItemTower, QueryTower, describe_features
+from tfrs_ltttd.layers.features import describe_features
+from tfrs_ltttd.layers.towers import ItemTower, QueryTower
+from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.layers.transformer import ListwiseTransformer
-from tfrs_ltttd.tasks.distillation import LTTTDTask
+from tfrs_ltttd.tasks.ltttd import LTTTDTask
 
 _TRAIN_KEYS = ("query", "item", "candidates", "labels", "mask")
 _STEP_LOSSES = ("loss", "regularization_loss", "total_loss")
@@ -21,19 +22,17 @@ class LTTTDModel(tfrs.Model):
   """LT-TTD: retrieval towers and a listwise re-ranker in one model.
 
   `compute_loss` runs both stages on a batch from
-  `tfrs_ltttd.data.lists.make_dataset`: the towers embed the queries, their
+  `tfrs_ltttd.lists.make_dataset`: the towers embed the queries, their
   positives (for the in-batch retrieval loss) and every candidate of each
   list; the transformer scores the lists from those embeddings, the residual
   side features and the two-tower scores; `LTTTDTask` combines the retrieval,
   listwise ranking and distillation losses in one optimisation step.
 
   By default the transformer reads the tower outputs through a stop-gradient
-  (our decision, `ranking_gradient_to_towers=False`): the towers then learn
-  from the retrieval loss and from distillation, the channel the paper names
-  for moving ranking quality into retrieval, while the transformer learns
-  from the ranking loss. Letting the listwise loss reach the towers directly
-  lowered the synthetic demo's recall@100 from 0.758 to 0.736 (4 epochs,
-  seed 0), as the towers bent toward what helps the transformer read them.
+  (`ranking_gradient_to_towers=False`): the towers then learn from the
+  retrieval loss and from distillation, the channel the paper names for
+  moving ranking quality into retrieval, while the transformer learns from
+  the ranking loss.
 
   `call` re-ranks given candidate lists: `{"query": features [B],
   "candidates": features [B, L], "mask": optional bool [B, L]}` -> `[B, L]`
@@ -51,8 +50,8 @@ class LTTTDModel(tfrs.Model):
 
   Example:
 
-  >>> from tfrs_ltttd.config import ModelConfig
-  >>> from tfrs_ltttd.data import synthetic, lists
+  >>> from tfrs_ltttd import ModelConfig, lists
+  >>> from tfrs_ltttd.data import synthetic
   >>> data = synthetic.generate(synthetic.SyntheticConfig(
   ...     num_users=40, num_items=60, interactions_per_user=6))
   >>> model = LTTTDModel.from_data(data, ModelConfig(output_dim=8, width=8,
@@ -187,7 +186,7 @@ class LTTTDModel(tfrs.Model):
   def _epoch_means(self, logs: Dict[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     # `tfrs.Model` logs these three as the step's value, so a Keras history
     # would hold the last step's; the task's Mean trackers make them epoch
-    # means like every other logged value, on every strategy (our change).
+    # means like every other logged value, on every strategy.
     trackers = self.task.step_loss_trackers()
     for name in _STEP_LOSSES:
       trackers[name].update_state(logs[name])
@@ -209,7 +208,7 @@ class LTTTDModel(tfrs.Model):
       raise ValueError(
           f"LTTTDModel.compute_loss: batch is missing {missing}; expected "
           f"{list(_TRAIN_KEYS)} (+ 'item_probability'), as "
-          "tfrs_ltttd.data.lists.make_dataset produces, or retrieval pairs "
+          "tfrs_ltttd.lists.make_dataset produces, or retrieval pairs "
           "with the lists under 'lists' (make_joint_dataset).")
     positives = self.item_tower(inputs["item"], training=training)
     query = None

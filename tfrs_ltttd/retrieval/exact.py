@@ -4,7 +4,7 @@
 runs `tf.math.top_k` over a million columns; on CPU the top-k, not the
 matmul, takes most of the time (about a third of the sgemm rate at N = 10^6,
 `benchmarks/retrieval.py`). `ExactTopK` returns the same items with the same
-stock TF ops, in two stages (our design):
+stock TF ops, in two stages:
 
 1. the catalogue is cut into chunks of `chunk_size` items stored transposed
    (`[d, chunk]`, a plain matmul per chunk), and each chunk into groups of

@@ -14,7 +14,7 @@ import tensorflow_recommenders as tfrs
 class ScaNNConfig:
   """Settings of a ScaNN index; None means "derive from the catalogue size".
 
-  The derived defaults (our choice, from the recall-vs-QPS frontier of
+  The derived defaults (from the recall-vs-QPS frontier of
   `benchmarks/retrieval.py`): `sqrt(N)` leaves (at most 2000); exact
   re-scoring of max(5 k, 250) candidates; enough leaves searched to hold
   max(10 k, re-scored) candidates and at least 2 % of the leaves;

@@ -26,14 +26,14 @@ from __future__ import annotations
 import json
 import os
 import pathlib
-import shutil
-import uuid
 from typing import Any, Dict, Optional, Set
 
 import numpy as np
 import tensorflow as tf
+
 from tensorflow.core.protobuf import saved_model_pb2
 
+from tfrs_ltttd._io import atomic_path
 from tfrs_ltttd.serving.recommender import Recommender
 
 METADATA_FILE = "assets.extra/ltttd.json"
@@ -77,11 +77,10 @@ def export(
   if final.exists():
     raise ValueError(f"version {version} exists already at {final}; "
                      "exports never overwrite a version.")
-  tmp = model_dir / f".tmp-{version}-{uuid.uuid4().hex}"
   options = tf.saved_model.SaveOptions(
       namespace_whitelist=["Scann"] if recommender.index_kind == "scann"
       else None)
-  try:
+  with atomic_path(final, folder=True) as tmp:
     tf.saved_model.save(recommender, str(tmp),
                         signatures=recommender.signatures(), options=options)
     metadata = {
@@ -95,10 +94,6 @@ def export(
     }
     (tmp / "assets.extra").mkdir(exist_ok=True)
     (tmp / METADATA_FILE).write_text(json.dumps(metadata, indent=2))
-    os.rename(tmp, final)
-  except BaseException:
-    shutil.rmtree(tmp, ignore_errors=True)
-    raise
   return final
 
 

@@ -7,7 +7,7 @@ from typing import Dict, Mapping, Optional, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd.data.history import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
 from tfrs_ltttd.retrieval.scann import ScaNNConfig
 

@@ -1,3 +1,3 @@
 """Tasks: the joint LT-TTD objective."""
 
-from tfrs_ltttd.tasks.distillation import LTTTDTask
+from tfrs_ltttd.tasks.ltttd import LTTTDTask

@@ -1,0 +1,58 @@
+"""The evaluation report: `ltttd evaluate` end to end, and the committed
+MovieLens 100K report's keys and consistency."""
+
+import json
+import pathlib
+
+import numpy as np
+import pytest
+
+from tfrs_ltttd import cli
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+HEADLINE = ("ndcg@10", "mrr", "recall@50", "recall@100", "recall@200",
+            "irretrievable@100", "upqe")
+
+
+def _check(result):
+  assert isinstance(result["seeds"], list) and result["seeds"]
+  for system in ("ltttd", "cascade"):
+    for key in HEADLINE:
+      values = result[system]["per_seed"][key]
+      assert len(values) == len(result["seeds"])
+      assert result[system][key] == pytest.approx(np.mean(values))
+      assert result[system]["std"][key] == pytest.approx(np.std(values))
+      assert 0.0 <= result[system][key] <= 1.0
+    assert 0.0 < result[system]["ndcg@10_two_tower"] <= 1.0
+  for baseline in ("ease", "popularity"):
+    for key in ("ndcg@10", "recall@100", "irretrievable@100"):
+      assert 0.0 <= result[baseline][key] <= 1.0
+  assert result["ease"]["l2"] > 0
+
+
+@pytest.mark.slow
+def test_evaluate_writes_the_report(tmp_path, capsys):
+  assert cli.main(["evaluate", "--data", "synthetic", "--num-users", "150",
+                   "--num-items", "220", "--seeds", "0", "1", "--epochs", "1",
+                   "--gamma", "0.2", "--list-holdout-fraction", "0",
+                   "--gammas", "0", "1", "--output", str(tmp_path),
+                   "--name", "tiny"]) == 0
+  result = json.loads((tmp_path / "tiny.json").read_text())
+  _check(result)
+  assert [row["gamma"] for row in result["gamma_sweep"]] == [0.0, 1.0]
+  for suffix in ("_recall.png", "_losses.png", "_gamma.png"):
+    assert (tmp_path / f"tiny{suffix}").stat().st_size > 1000
+  table = (tmp_path / "tiny.md").read_text()
+  assert "| ndcg@10 |" in table and "| irretrievable@100 |" in table
+  assert "| metric | popularity | EASE | cascade towers | cascade |" in table
+  assert "Re-ranker lift over its own towers' order" in table
+  assert "| ndcg@10 |" in capsys.readouterr().out
+
+
+def test_committed_movielens_report_is_complete():
+  path = ROOT / "benchmarks" / "results" / "movielens-100k.json"
+  result = json.loads(path.read_text())
+  _check(result)
+  assert len(result["seeds"]) >= 3
+  for suffix in (".md", "_recall.png", "_losses.png", "_gamma.png"):
+    assert (path.parent / f"movielens-100k{suffix}").exists()

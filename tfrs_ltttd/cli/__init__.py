@@ -1,0 +1,3 @@
+"""The `ltttd` command line."""
+
+from tfrs_ltttd.cli.main import main

@@ -1,0 +1,110 @@
+"""The baselines a recommender reviewer runs first: popularity and EASE.
+
+Both score every (user, item) pair from the train interactions alone and are
+measured by `tfrs_ltttd.evaluation.evaluate_scores` on the same split and
+metrics as the two-stage systems.
+"""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence, Tuple
+
+import numpy as np
+
+from tfrs_ltttd.data.interactions import Interactions, validation_split
+from tfrs_ltttd.evaluation.protocol import evaluate_scores
+
+EASE_LAMBDAS = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
+
+
+def interaction_matrix(data: Interactions) -> np.ndarray:
+  """`[num_users, num_items]` float32, 1 where the user has a train
+  interaction with the item (any label: the user chose it)."""
+  x = np.zeros((data.num_users, data.num_items), np.float32)
+  x[data.train["user"], data.train["item"]] = 1.0
+  return x
+
+
+class Popularity:
+  """Every user gets the items with the most train interactions."""
+
+  def __init__(self, data: Interactions):
+    self.counts = np.bincount(data.train["item"],
+                              minlength=data.num_items).astype(np.float32)
+
+  def __call__(self, user_rows: np.ndarray) -> np.ndarray:
+    return np.broadcast_to(self.counts, (len(user_rows), len(self.counts)))
+
+
+class EASE:
+  """EASE, the closed-form linear item-item model.
+
+  `B = argmin ||X - X B||^2 + lambda ||B||^2` with `diag(B) = 0`, solved as
+  `P = (X^T X + lambda I)^-1`, `B = -P / diag(P)` (column-wise), `diag(B) =
+  0`; a user's scores are `x_u B`. `X` is the binary user x item matrix of
+  train interactions.
+
+  Args:
+    data: the interactions (train only is read).
+    l2: lambda, the L2 penalty.
+
+  Example:
+
+  >>> from tfrs_ltttd.data import synthetic
+  >>> data = synthetic.generate(synthetic.SyntheticConfig(
+  ...     num_users=30, num_items=40, interactions_per_user=6))
+  >>> EASE(data, l2=10.0)(np.array([0, 1])).shape
+  (2, 40)
+
+  References:
+    H. Steck, "Embarrassingly Shallow Autoencoders for Sparse Data",
+    WWW 2019, arXiv 1905.03375.
+  """
+
+  def __init__(self, data: Interactions, l2: float = 500.0):
+    if l2 <= 0:
+      raise ValueError(f"EASE: l2 must be > 0, got {l2}.")
+    self.l2 = float(l2)
+    self.x = interaction_matrix(data)
+    gram = (self.x.T.astype(np.float64) @ self.x).astype(np.float64)
+    gram[np.diag_indices_from(gram)] += self.l2
+    p = np.linalg.inv(gram)
+    b = -p / np.diag(p)[None, :]
+    np.fill_diagonal(b, 0.0)
+    self.b = b.astype(np.float32)
+
+  def __call__(self, user_rows: np.ndarray) -> np.ndarray:
+    return self.x[user_rows] @ self.b
+
+
+def choose_ease_l2(data: Interactions, lambdas: Sequence[float] = EASE_LAMBDAS,
+                   fraction: float = 0.1, metric: str = "ndcg@10"
+                   ) -> Tuple[float, Dict[float, float]]:
+  """Picks EASE's lambda on a validation split cut from train (never test).
+
+  Returns:
+    `(best lambda, {lambda: validation metric})`.
+  """
+  validation = validation_split(data, fraction)
+  scores = {float(l2): evaluate_scores(EASE(validation, l2), validation)[
+      metric] for l2 in lambdas}
+  return max(scores, key=scores.get), scores
+
+
+def run_baselines(data: Interactions, k_retrieval: int = 100,
+                  recall_ks: Sequence[int] = (),
+                  l2: Optional[float] = None) -> Dict[str, Dict[str, float]]:
+  """Popularity and EASE (lambda chosen on validation unless given),
+  measured on `data`'s test split."""
+  out = {"popularity": evaluate_scores(Popularity(data), data, k_retrieval,
+                                       recall_ks=recall_ks)}
+  validation_scores = None
+  if l2 is None:
+    l2, validation_scores = choose_ease_l2(data)
+  out["ease"] = evaluate_scores(EASE(data, l2), data, k_retrieval,
+                                recall_ks=recall_ks)
+  out["ease"]["l2"] = float(l2)
+  if validation_scores:
+    out["ease"]["validation_ndcg@10"] = {
+        f"{k:g}": v for k, v in validation_scores.items()}
+  return out

@@ -1,0 +1,167 @@
+"""The offline protocol: retrieve each user's top-K unseen items, re-rank,
+score against the held-out split."""
+
+from __future__ import annotations
+
+from typing import Dict, Optional, Sequence
+
+import numpy as np
+import tensorflow as tf
+
+from tfrs_ltttd.data.history import serving_query
+from tfrs_ltttd.data.interactions import Interactions, take
+from tfrs_ltttd.evaluation import metrics
+from tfrs_ltttd.retrieval.topk import retrieve, top_k_unseen
+
+
+def rerank(model, data: Interactions, user_rows: np.ndarray,
+           item_rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
+  """Transformer scores `[U, K]` for the candidate lists `item_rows`
+  (row -1 is padding and scores `PADDING_SCORE`)."""
+  fn = tf.function(lambda q, c, m: model(
+      {"query": q, "candidates": c, "mask": m}, training=False),
+                   reduce_retracing=True)
+  out = []
+  queries = serving_query(data, user_rows, model.query_tower.history_length)
+  for start in range(0, len(user_rows), batch_size):
+    lists = item_rows[start:start + batch_size]
+    out.append(fn({n: v[start:start + batch_size] for n, v in queries.items()},
+                  take(data.items, np.maximum(lists, 0)), lists >= 0).numpy())
+  return np.concatenate(out)
+
+
+def _relevance(data: Interactions, split: str, user_rows, item_rows):
+  """Labels of `item_rows` [U, K] for each user in `split`, and ideal lists."""
+  table = getattr(data, split)
+  keep = table["label"] > 0
+  keys = table["user"][keep] * data.num_items + table["item"][keep]
+  order = np.argsort(keys)
+  keys, labels = keys[order], table["label"][keep][order]
+  query = user_rows[:, None] * data.num_items + item_rows
+  pos = np.clip(np.searchsorted(keys, query), 0, max(len(keys) - 1, 0))
+  found = (keys[pos] == query if len(keys) else np.zeros(query.shape, bool))
+  found &= item_rows >= 0  # padding
+  ranked = np.where(found, labels[pos] if len(keys) else 0, 0.0)
+  per_user = {}
+  for u, y in zip(table["user"][keep], table["label"][keep]):
+    per_user.setdefault(int(u), []).append(float(y))
+  width = max([len(v) for v in per_user.values()] + [1])
+  ideal = np.zeros((len(user_rows), width))
+  for row, u in enumerate(user_rows):
+    ys = per_user.get(int(u), [])
+    ideal[row, :len(ys)] = ys
+  return ranked, ideal
+
+
+def evaluate(
+    model,
+    data: Interactions,
+    k_retrieval: int = 100,
+    k: int = 10,
+    split: str = "test",
+    max_users: Optional[int] = None,
+    recall_ks: Sequence[int] = (),
+) -> Dict[str, float]:
+  """Scores the full two-stage pipeline on the held-out split.
+
+  For each user with a relevant item in `split`: the towers retrieve the
+  top `k_retrieval` items (train items excluded), the transformer re-ranks
+  them, and the top `k` is scored.
+
+  Args:
+    model: a trained `LTTTDModel` (or the cascade's model).
+    data: the interactions.
+    k_retrieval: K, the retrieval depth handed to the re-ranker.
+    k: cut-off of the final ranking.
+    split: "test" (or "train", for diagnostics).
+    max_users: evaluate at most this many users (the first ones).
+    recall_ks: more retrieval depths at which to report recall and the
+      irretrievable rate (one retrieval pass serves all).
+
+  Returns:
+    `recall@K` and `irretrievable@K` of the retrieval stage for K in
+    `k_retrieval` and `recall_ks`, `ndcg@k` and `mrr` of the final
+    (re-ranked) list, and `ndcg@k_two_tower` and `mrr_two_tower`, the same
+    for the retrieval order alone, so the re-ranker's own contribution is
+    visible.
+  """
+  table = getattr(data, split)
+  users = np.unique(table["user"][table["label"] > 0])
+  if max_users is not None:
+    users = users[:max_users]
+  depths = sorted({k_retrieval, *(d for d in recall_ks
+                                   if d <= data.num_items)})
+  _, rows = retrieve(model, data, users, max(depths))
+  ranked_tower, ideal = _relevance(data, split, users, rows)
+  num_relevant = (ideal > 0).sum(axis=1)
+  out = {}
+  for depth in depths:
+    out[f"recall@{depth}"] = metrics.recall_at_k(ranked_tower, num_relevant,
+                                                 depth)
+    out[f"irretrievable@{depth}"] = metrics.irretrievable_rate(
+        ranked_tower[:, :depth], num_relevant)
+  scores = rerank(model, data, users, rows[:, :k_retrieval])
+  order = np.argsort(-scores, axis=1, kind="stable")
+  ranked = np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
+  out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
+  out["mrr"] = metrics.mrr(ranked)
+  out[f"ndcg@{k}_two_tower"] = metrics.ndcg_at_k(ranked_tower, ideal, k)
+  out["mrr_two_tower"] = metrics.mrr(ranked_tower[:, :k_retrieval])
+  return out
+
+
+def evaluate_scores(score_fn, data: Interactions, k_retrieval: int = 100,
+                    k: int = 10, split: str = "test",
+                    recall_ks: Sequence[int] = (),
+                    batch_size: int = 1024) -> Dict[str, float]:
+  """The metrics of `evaluate` for a one-stage model given as user x item
+  scores (popularity, EASE): its order is both the retrieval and the final
+  ranking.
+
+  Args:
+    score_fn: `user_rows [U] -> scores [U, num_items]`.
+    data, k_retrieval, k, split, recall_ks: as in `evaluate`.
+    batch_size: users scored at once.
+  """
+  table = getattr(data, split)
+  users = np.unique(table["user"][table["label"] > 0])
+  depths = sorted({k_retrieval, *(d for d in recall_ks
+                                   if d <= data.num_items)})
+  rows = []
+  for start in range(0, len(users), batch_size):
+    batch = users[start:start + batch_size]
+    seen = np.zeros((len(batch), data.num_items), bool)
+    mine = np.isin(data.train["user"], batch)
+    position = np.searchsorted(batch, data.train["user"][mine])
+    seen[position, data.train["item"][mine]] = True
+    rows.append(top_k_unseen(score_fn(batch), seen, max(depths)))
+  rows = np.concatenate(rows)
+  ranked, ideal = _relevance(data, split, users, rows)
+  num_relevant = (ideal > 0).sum(axis=1)
+  out = {}
+  for depth in depths:
+    out[f"recall@{depth}"] = metrics.recall_at_k(ranked, num_relevant, depth)
+    out[f"irretrievable@{depth}"] = metrics.irretrievable_rate(
+        ranked[:, :depth], num_relevant)
+  out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
+  out["mrr"] = metrics.mrr(ranked)
+  return out
+
+
+def random_baseline(data: Interactions, k_retrieval: int = 100, k: int = 10,
+                    split: str = "test", seed: int = 0) -> Dict[str, float]:
+  """The same metrics for a uniformly random ranking of unseen items."""
+  rng = np.random.default_rng(seed)
+  table = getattr(data, split)
+  users = np.unique(table["user"][table["label"] > 0])
+  seen = np.zeros((data.num_users, data.num_items), bool)
+  seen[data.train["user"], data.train["item"]] = True
+  keys = rng.random((len(users), data.num_items)) + seen[users]
+  rows = np.argsort(keys, axis=1)[:, :k_retrieval]
+  ranked, ideal = _relevance(data, split, users, rows)
+  num_relevant = (ideal > 0).sum(axis=1)
+  return {
+      f"recall@{k_retrieval}": metrics.recall_at_k(ranked, num_relevant),
+      f"ndcg@{k}": metrics.ndcg_at_k(ranked, ideal, k),
+      "mrr": metrics.mrr(ranked),
+  }

@@ -1,0 +1,185 @@
+"""The report of `compare`: a Markdown table, JSON and PNG plots.
+
+`markdown` renders the comparison (each system, its towers' own order and
+the re-ranker's lift, the baselines, the gamma curve); `write_report` writes
+JSON, Markdown and the plots, each atomically (`tfrs_ltttd._io`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pathlib
+from typing import Any, Dict, List
+
+
+from tfrs_ltttd._io import atomic_path
+from tfrs_ltttd.experiments.compare import (HEADLINE, RECALL_KS,
+                                            SYSTEMS)
+
+
+def _cell(result, column, key):
+  """`mean ± std` of a system, the value of a baseline, or the towers'
+  order of a system (`column` "ltttd_towers"); "" where it has none."""
+  if column.endswith("_towers"):
+    system = column[:-len("_towers")]
+    tower_key = {"ndcg@10": "ndcg@10_two_tower",
+                 "mrr": "mrr_two_tower"}.get(key, key)
+    if not key.startswith(("ndcg", "mrr", "recall", "irretrievable")):
+      return ""
+    return _cell(result, system, tower_key)
+  values = result.get(column, {})
+  if key not in values:
+    return ""
+  if "std" in values:
+    return f"{values[key]:.4f} ± {values['std'][key]:.4f}"
+  return f"{values[key]:.4f}"
+
+
+def lift(result: Dict[str, Any], system: str, key: str = "ndcg@10") -> float:
+  """The re-ranker's relative lift over its own towers' order."""
+  towers = result[system][f"{key}_two_tower"]
+  return result[system][key] / towers - 1.0 if towers else float("nan")
+
+
+def markdown(result: Dict[str, Any], title: str) -> str:
+  """One table: baselines, each system's towers' order and final ranking
+  (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
+  and the gamma sweep."""
+  columns = [("popularity", "popularity"), ("ease", "EASE"),
+             ("cascade_towers", "cascade towers"), ("cascade", "cascade"),
+             ("ltttd_towers", "LT-TTD towers"), ("ltttd", "LT-TTD")]
+  columns = [(c, label) for c, label in columns
+             if c.split("_towers")[0] in result]
+  lines = [f"# {title}", "",
+           f"Seeds: {result['seeds']}. Mean ± std over seeds; held-out split. "
+           "Towers = the two-tower order alone (retrieval, no re-ranking); "
+           "recall and irretrievable rates are the retrieval stage's.", "",
+           "| metric | " + " | ".join(label for _, label in columns)
+           + " | LT-TTD / cascade |",
+           "| --- |" + " --- |" * (len(columns) + 1)]
+  for key in HEADLINE:
+    if key not in result["ltttd"] or key.endswith("_two_tower"):
+      continue
+    a, b = result["ltttd"][key], result["cascade"][key]
+    ratio = f"{a / b:.3f}" if b else "n/a"
+    lines.append(f"| {key} | " + " | ".join(
+        _cell(result, c, key) for c, _ in columns) + f" | {ratio} |")
+  if "ndcg@10_two_tower" in result["ltttd"]:
+    lines += ["", "Re-ranker lift over its own towers' order (NDCG@10): "
+              + ", ".join(f"{label} {lift(result, s):+.1%}" for s, label in
+                          (("ltttd", "LT-TTD"), ("cascade", "cascade")))
+              + "."]
+  if "ease" in result and "l2" in result["ease"]:
+    lines += ["", f"EASE lambda {result['ease']['l2']:g}, chosen on the "
+              "validation split."]
+  if result.get("tuning"):
+    chosen = result["tuning"]["chosen"]
+    lines += ["", "Settings chosen on a validation split cut from train "
+              f"(score {result['tuning']['score']}): "
+              + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
+                          f"{k} {v}" for k, v in chosen.items()) + "."]
+    if result["tuning"].get("note"):
+      lines += ["", result["tuning"]["note"]]
+    curve = result["tuning"].get("gamma", [])
+    if curve:
+      key = next(k for row in curve for k in row
+                 if k.startswith("irretrievable@"))
+      recall = "recall@" + key.split("@")[1]
+
+      def num(row, name):
+        return f"{row[name]:.4f}" if name in row else "n/a"
+
+      lines += ["", "Distillation strength on validation (LT-TTD, seed "
+                f"{result['tuning']['seed']}, chosen epochs):", "",
+                f"| gamma | {key} | {recall} | ndcg@10 | score |",
+                "| --- | --- | --- | --- | --- |"]
+      for row in sorted(curve, key=lambda r: r["gamma"]):
+        lines.append(f"| {row['gamma']:g} | {num(row, key)} | "
+                     f"{num(row, recall)} | {num(row, 'ndcg@10')} | "
+                     f"{num(row, 'quality')} |")
+  if result.get("gamma_sweep"):
+    lines += ["", "Distillation strength sweep on the test split (LT-TTD, "
+              "one seed, reported, not used to choose):", "",
+              "| gamma | irretrievable@100 | recall@100 | ndcg@10 |",
+              "| --- | --- | --- | --- |"]
+    for row in result["gamma_sweep"]:
+      lines.append(f"| {row['gamma']:g} | "
+                   f"{row.get('irretrievable@100', float('nan')):.4f} | "
+                   f"{row.get('recall@100', float('nan')):.4f} | "
+                   f"{row['ndcg@10']:.4f} |")
+  return "\n".join(lines) + "\n"
+
+
+def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
+                 name: str, title: str) -> List[pathlib.Path]:
+  """Writes `name.json`, `name.md` and the PNG plots into `out_dir`."""
+  import matplotlib  # pylint: disable=g-import-not-at-top
+  matplotlib.use("Agg")
+  import matplotlib.pyplot as plt  # pylint: disable=g-import-not-at-top
+
+  out = pathlib.Path(out_dir)
+  written = []
+
+  def save(path, write):
+    with atomic_path(path) as tmp:
+      write(tmp)
+    written.append(path)
+
+  save(out / f"{name}.json", lambda p: pathlib.Path(p).write_text(
+      json.dumps(result, indent=2, sort_keys=True)))
+  save(out / f"{name}.md", lambda p: pathlib.Path(p).write_text(
+      markdown(result, title)))
+
+  def figure(path, draw):
+    fig, ax = plt.subplots(figsize=(6, 4))
+    draw(ax)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=7)
+    fig.tight_layout()
+    save(path, lambda p: fig.savefig(p, format="png", dpi=110))
+    plt.close(fig)
+
+  def recall_curve(ax):
+    for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+      ks = [k for k in RECALL_KS if f"recall@{k}" in result[system]]
+      means = [result[system][f"recall@{k}"] for k in ks]
+      stds = [result[system]["std"][f"recall@{k}"] for k in ks]
+      ax.errorbar(ks, means, yerr=stds, marker="o", capsize=3, label=label)
+    ax.set(xlabel="K (retrieval depth)", ylabel="recall@K",
+           title="Retrieval stage recall@K")
+
+  def losses(ax):
+    first = {s: result["histories"][s][0] for s in SYSTEMS}
+    for system, history in first.items():
+      for key, values in history.items():
+        if key.endswith(("retrieval_loss", "ranking_loss",
+                         "distillation_loss")) and any(values):
+          ax.plot(range(1, len(values) + 1), values, marker=".",
+                  label=f"{system}: {key}")
+    ax.set(xlabel="epoch", ylabel="loss", yscale="log",
+           title=f"Training curves (seed {result['seeds'][0]})")
+
+  figure(out / f"{name}_recall.png", recall_curve)
+  figure(out / f"{name}_losses.png", losses)
+  sweeps = []
+  if result.get("gamma_sweep"):
+    sweeps.append(("test split, one seed", result["gamma_sweep"]))
+  if result.get("tuning", {}).get("gamma"):
+    sweeps.append(("validation split (tuning)",
+                   sorted(result["tuning"]["gamma"], key=lambda r: r["gamma"])))
+  if sweeps:
+    def sweep(ax):
+      for label, rows in sweeps:
+        key = next(k for row in rows for k in row
+                   if k.startswith("irretrievable@"))
+        rows = [r for r in rows if key in r]
+        ax.plot([r["gamma"] for r in rows], [r[key] for r in rows],
+                marker="o", label=f"LT-TTD, {label}")
+      ax.axhline(result["cascade"][key], color="grey", ls="--",
+                 label="cascade (test, mean)")
+      ax.set(xlabel="gamma (distillation strength)",
+             ylabel=f"irretrievable rate ({key})",
+             title="Irretrievable relevant items vs distillation")
+    figure(out / f"{name}_gamma.png", sweep)
+  return written

@@ -1,0 +1,44 @@
+"""The features the layers read: their names and their description."""
+
+from __future__ import annotations
+
+from typing import Dict, Mapping, Tuple
+
+import numpy as np
+
+#: Query features holding the user's last H item ids `[batch, H]` (padded with
+#: -1, or "" for string ids) and their labels `[batch, H]`.
+HISTORY_IDS = "history_item_ids"
+HISTORY_LABELS = "history_labels"
+
+
+def describe_features(
+    table: Mapping[str, np.ndarray],
+) -> Tuple[Dict[str, list], Dict[str, Tuple[float, float]]]:
+  """Derives tower feature specs from a feature table.
+
+  Integer and string columns become categorical features with their sorted
+  distinct values as vocabulary; float columns become numeric features with
+  their mean and variance.
+
+  Args:
+    table: feature name -> values (one per row).
+
+  Returns:
+    `(vocabularies, numeric)`, the `Tower` constructor arguments.
+
+  Example:
+
+  >>> describe_features({"id": np.array([3, 1, 3]), "x": np.array([1., 3.])})
+  ({'id': [1, 3]}, {'x': (2.0, 1.0)})
+  """
+  vocabularies, numeric = {}, {}
+  for name, values in table.items():
+    values = np.asarray(values)
+    if np.issubdtype(values.dtype, np.floating):
+      numeric[name] = (float(values.mean()), float(max(values.var(), 1e-12)))
+    elif np.issubdtype(values.dtype, np.integer):
+      vocabularies[name] = [int(v) for v in np.unique(values)]
+    else:
+      vocabularies[name] = [str(v) for v in np.unique(values.astype(str))]
+  return vocabularies, numeric

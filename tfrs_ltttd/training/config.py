@@ -1,0 +1,91 @@
+"""The training settings, validated once where they are made."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from tfrs_ltttd.models.config import require_positive
+
+
+@dataclasses.dataclass(frozen=True)
+class TrainConfig:
+  """How `tfrs_ltttd.training.fit` trains.
+
+  Attributes:
+    epochs: passes over the train interactions.
+    batch_size: retrieval pairs per step (in-batch negatives of each other).
+    list_batch_size: candidate lists per step.
+    learning_rate: Adam's learning rate.
+    list_size: L, the candidate list length in training.
+    num_positives: at most this many positives per list.
+    num_in_batch_negatives: slots for anchors of other rows of the batch.
+    num_hard_negatives: slots for hard negatives, from the second epoch on.
+    num_sampled_negatives: catalogue-wide negatives added to each step's
+      retrieval softmax, beside the in-batch ones (0: none;
+      `tfrs_ltttd.lists.negatives`); they do not depend on the global batch,
+      which parameter-server workers do not see.
+    negative_sampling: their law, `"frequency"` or `"uniform"` (log-Q
+      corrected either way).
+    hard_negative_depth: hard negatives come from the current towers' top
+      `hard_negative_depth`, after skipping the first `hard_negative_skip`
+      (the very top unseen items are often future positives, and training
+      them as negatives hurts recall).
+    hard_negative_skip: see above.
+    distillation_warmup_epochs: epochs at the start with the distillation
+      weight held at 0, so that the teacher is ahead of the student before
+      it teaches.
+    all_interactions: every train interaction is a retrieval positive, not
+      only the relevant ones (the user chose the item; lists still train on
+      graded labels).
+    list_holdout_fraction: the latest share of each user's train whose
+      examples train the re-ranker and are not retrieval positives, so that
+      the lists' two-tower scores look like serving ones
+      (`tfrs_ltttd.lists`; 0: every example serves both).
+    seed: seed of lists, shuffles and weights.
+  """
+
+  epochs: int = 3
+  batch_size: int = 256
+  list_batch_size: int = 128
+  learning_rate: float = 1e-3
+  list_size: int = 32
+  num_positives: int = 4
+  num_in_batch_negatives: int = 4
+  num_hard_negatives: int = 16
+  num_sampled_negatives: int = 0
+  negative_sampling: str = "frequency"
+  hard_negative_depth: int = 100
+  hard_negative_skip: int = 10
+  distillation_warmup_epochs: int = 0
+  all_interactions: bool = True
+  list_holdout_fraction: float = 0.0
+  seed: int = 0
+
+  def __post_init__(self):
+    require_positive("TrainConfig", epochs=self.epochs, batch_size=self.batch_size,
+              list_batch_size=self.list_batch_size,
+              learning_rate=self.learning_rate, list_size=self.list_size,
+              num_positives=self.num_positives)
+    if self.num_sampled_negatives < 0:
+      raise ValueError("TrainConfig.num_sampled_negatives must be >= 0, got "
+                       f"{self.num_sampled_negatives}.")
+    if self.negative_sampling not in ("frequency", "uniform"):
+      raise ValueError("TrainConfig.negative_sampling must be 'frequency' or "
+                       f"'uniform', got '{self.negative_sampling}'.")
+    if not 0.0 <= self.list_holdout_fraction < 1.0:
+      raise ValueError("TrainConfig.list_holdout_fraction must be in [0, 1),"
+                       f" got {self.list_holdout_fraction}.")
+    if self.num_in_batch_negatives >= self.list_batch_size:
+      raise ValueError("TrainConfig.num_in_batch_negatives must be < "
+                       f"list_batch_size ({self.list_batch_size}), got "
+                       f"{self.num_in_batch_negatives}.")
+    if self.hard_negative_depth - self.hard_negative_skip < (
+        self.num_hard_negatives):
+      raise ValueError(
+          "TrainConfig.hard_negative_depth - hard_negative_skip must be >= "
+          f"num_hard_negatives ({self.num_hard_negatives}).")
+    if (self.num_positives + self.num_hard_negatives
+        + self.num_in_batch_negatives >= self.list_size):
+      raise ValueError(
+          f"TrainConfig.list_size ({self.list_size}) must exceed "
+          "num_positives + num_hard_negatives + num_in_batch_negatives.")
