@@ -1,11 +1,12 @@
 """The package's layout: every module sits in a layer, and imports point down.
 
-The layers follow the data path, lowest first: Keras layers know nothing of
-where features come from; data sources yield `Interactions`; retrieval,
-lists, losses, tasks, models and serving build on them; training,
-evaluation, experiments, the command line and the testing helpers sit on
-top. A module may import modules of its own layer and of lower ones, never
-of a higher one, and never a private (`_`) name of another layer.
+The layers follow the data path, lowest first: the one validation of
+settings; Keras layers, which know nothing of where features come from; data
+sources yielding `Interactions`; retrieval, lists, losses, tasks, models and
+serving on top of them; then training, evaluation, experiments, the command
+line and the testing helpers. A module may import modules of its own layer
+and of lower ones, never of a higher one, and never a private (`_`) name of
+another layer.
 """
 
 import ast
@@ -20,6 +21,7 @@ PACKAGE = pathlib.Path(tfrs_ltttd.__file__).resolve().parent
 #: The package's layers, lowest first; the one place their order is written.
 LAYERS = (
     ("_keras", "_io", "version"),
+    ("settings",),
     ("layers",),
     ("data",),
     ("retrieval",),

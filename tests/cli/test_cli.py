@@ -1,11 +1,14 @@
 import os
 import pathlib
 import re
+import signal
 import subprocess
 import sys
+import time
 
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from tests._references import assert_export_serves_the_checkpoint
 from tfrs_ltttd import cli
@@ -15,7 +18,8 @@ ROOT = pathlib.Path(__file__).resolve().parents[2]
 
 def test_bad_argument_is_a_clear_error(capsys):
   assert cli.main(["demo", "--num-users", "0"]) == 2
-  assert "SyntheticConfig.num_users must be >= 1" in capsys.readouterr().err
+  assert ("argument --num-users: expected an integer >= 1, got '0'"
+          in capsys.readouterr().err)
 
 
 @pytest.mark.slow
@@ -155,12 +159,12 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
     (["train", "--output", "OUT", "--interactions", "x.csv", "--column",
       "nonsense"], "expected ROLE=COLUMN"),
     (["train", "--output", "OUT", "--epochs", "0", "--num-users", "99999999"],
-     "TrainConfig.epochs must be > 0"),
+     "argument --epochs: expected an integer >= 1, got '0'"),
     (["train"], "--output is required"),
     (["train", "--output", "OUT", "--strategy", "parameter_server"],
      "needs the TF_CONFIG environment variable"),
     (["train", "--output", "OUT", "--sampled-negatives", "-1"],
-     "TrainConfig.num_sampled_negatives must be >= 0"),
+     "argument --sampled-negatives: expected an integer >= 0, got '-1'"),
 ])
 def test_user_errors_are_one_line_without_traceback(argv, message, tmp_path,
                                                     capsys):
@@ -192,3 +196,42 @@ def test_cli_hides_tensorflow_start_up_noise_and_bars_in_logs(tmp_path):
   # Not a terminal: one line per epoch, no carriage-return updates.
   assert "\r" not in result.stdout and "\b" not in result.stdout
   assert result.stdout.count("Epoch 2/2") == 1
+
+
+def _checkpoint_arrays(path):
+  reader = tf.train.load_checkpoint(str(path / "weights"))
+  return {name: reader.get_tensor(name)
+          for name, _ in tf.train.list_variables(str(path / "weights"))
+          if "save_counter" not in name}
+
+
+@pytest.mark.slow
+def test_a_killed_cli_run_resumes_bitwise_with_dropout_0_and_determinism(
+    tmp_path):
+  ltttd = str(pathlib.Path(sys.executable).with_name("ltttd"))
+  flags = ["--epochs", "3", "--num-users", "300", "--num-items", "200",
+           "--dropout", "0", "--deterministic", "--seed", "4"]
+  reference = subprocess.run([ltttd, "train", "--output",
+                              str(tmp_path / "reference")] + flags,
+                             capture_output=True, text=True, timeout=600)
+  assert reference.returncode == 0, reference.stderr[-2000:]
+  backup = tmp_path / "backup"
+  command = [ltttd, "train", "--output", str(tmp_path / "resumed"),
+             "--backup-dir", str(backup)] + flags
+  victim = subprocess.Popen(command, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+  deadline = time.time() + 300
+  while not (backup / "state" / "checkpoint").exists():
+    assert victim.poll() is None and time.time() < deadline
+    time.sleep(0.05)
+  victim.send_signal(signal.SIGKILL)
+  victim.wait(timeout=60)
+  assert not (tmp_path / "resumed").exists()  # killed before it finished
+  resumed = subprocess.run(command, capture_output=True, text=True,
+                           timeout=600)
+  assert resumed.returncode == 0, resumed.stderr[-2000:]
+  want = _checkpoint_arrays(tmp_path / "reference")
+  got = _checkpoint_arrays(tmp_path / "resumed")
+  assert want.keys() == got.keys() and len(want) > 10
+  for name, value in want.items():
+    np.testing.assert_array_equal(got[name], value, err_msg=name)

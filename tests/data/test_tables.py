@@ -152,7 +152,9 @@ def test_csv_errors_name_file_and_line(tmp_path):
     tables.load(empty)
   bad_time = _write(tmp_path / "t.csv", good + "2,11,soon\n")
   with pytest.raises(tables.TableError,
-                     match=r"t.csv:5: column 'timestamp' must be a number"):
+                     match=r"t.csv:5: column 'timestamp' must be unix seconds or an ISO "
+                     r"8601 date or date-time, one form in every row, got "
+                     r"'soon'"):
     tables.load(bad_time)
   no_column = _write(tmp_path / "c.csv", "user,thing,timestamp\n1,10,5\n")
   with pytest.raises(tables.TableError, match="c.csv: no column 'item'"):

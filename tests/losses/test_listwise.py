@@ -32,7 +32,7 @@ def test_kl_ignores_padding_and_is_zero_for_equal_lists():
 
 
 def test_kl_rejects_non_positive_temperature():
-  with pytest.raises(ValueError, match="temperature must be > 0"):
+  with pytest.raises(ValueError, match="temperature must be a finite number > 0"):
     losses.list_kl_divergence([[1.0]], [[1.0]], [[True]], 0.0)
 
 

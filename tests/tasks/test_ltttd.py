@@ -118,13 +118,16 @@ def test_config_round_trip():
 
 
 @pytest.mark.parametrize("field,value,match", [
-    ("alpha", -1.0, "alpha must be >= 0"),
-    ("beta", -0.1, "beta must be >= 0"),
-    ("gamma", -2.0, "gamma must be >= 0"),
-    ("reverse_weight", -1.0, "reverse_weight must be >= 0"),
-    ("temperature", 0.0, "temperature must be > 0"),
-    ("temperature", -1.0, "temperature must be > 0"),
-    ("retrieval_temperature", 0.0, "retrieval_temperature must be > 0"),
+    ("alpha", -1.0, "alpha must be a finite number >= 0"),
+    ("beta", -0.1, "beta must be a finite number >= 0"),
+    ("gamma", -2.0, "gamma must be a finite number >= 0"),
+    ("gamma", float("nan"), "gamma must be a finite number >= 0"),
+    ("reverse_weight", -1.0, "reverse_weight must be a finite number >= 0"),
+    ("temperature", 0.0, "temperature must be a finite number > 0"),
+    ("temperature", -1.0, "temperature must be a finite number > 0"),
+    ("temperature", float("inf"), "temperature must be a finite number > 0"),
+    ("retrieval_temperature", 0.0,
+     "retrieval_temperature must be a finite number > 0"),
     ("ranking_loss", "nope", "ranking_loss must be one of"),
 ])
 def test_bad_arguments_name_the_field(field, value, match):

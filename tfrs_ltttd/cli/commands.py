@@ -25,28 +25,76 @@ from tfrs_ltttd.training.config import TrainConfig
 
 def train_model(args: argparse.Namespace):
   """Trains LT-TTD on the data named on the command line."""
-
   tf.get_logger().setLevel("ERROR")
   # Settings are checked before any data is read or generated.
-  model_config = ModelConfig(gamma=args.gamma)
+  model_config = ModelConfig(gamma=args.gamma, dropout=args.dropout)
   train_config = TrainConfig(
-      epochs=args.epochs, seed=args.seed,
+      epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
+      list_batch_size=args.list_batch_size,
       num_sampled_negatives=getattr(args, "sampled_negatives", 0))
   source = sources.data_source(args)
-  tf.keras.utils.set_random_seed(args.seed)
+  seed_everything(args.seed, args.deterministic)
   data = sources.load(source)
+  check_depths(args, data.num_items)
   strategy = strategy_named(getattr(args, "strategy", "default"),
-                       getattr(args, "shard_bytes", 0))
+                            getattr(args, "shard_bytes", 0))
   with strategy.scope():
     model = LTTTDModel.from_data(data, model_config)
     model.compile(optimizer=tf.keras.optimizers.Adam(
         train_config.learning_rate))
   start = time.perf_counter()
   fit(model, data, train_config, verbose=verbosity(),
-               backup_dir=getattr(args, "backup_dir", None),
-               example_dir=getattr(args, "example_dir", None))
+      backup_dir=getattr(args, "backup_dir", None),
+      example_dir=getattr(args, "example_dir", None))
   args.train_seconds = time.perf_counter() - start
   return model, data, source, model_config
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+  """Seeds Python, numpy and TensorFlow; with `deterministic`, TensorFlow's
+  kernels too (`enable_op_determinism`), so that equal runs are bitwise
+  equal."""
+  tf.keras.utils.set_random_seed(seed)
+  if deterministic:
+    tf.config.experimental.enable_op_determinism()
+
+
+def check_output(path: str, new: bool = False) -> None:
+  """Refuses an `--output` that cannot be written, before any work: a file
+  where a folder is wanted, a folder that exists when `new`, or no
+  writable folder to create it in.
+
+  Raises:
+    ValueError: naming the flag, the path and what is wrong.
+  """
+  target = pathlib.Path(path)
+  if new and target.exists():
+    raise ValueError(f"--output {path} exists already; checkpoints are "
+                     "never overwritten.")
+  if target.exists() and not target.is_dir():
+    raise ValueError(f"--output {path} is a file; it must be a folder.")
+  existing = target
+  while not existing.exists():
+    existing = existing.parent
+  if not existing.is_dir():
+    raise ValueError(f"--output {path}: {existing} is a file, so no folder "
+                     "can be made there.")
+  if not os.access(existing, os.W_OK | os.X_OK):
+    raise ValueError(f"--output {path}: the folder {existing} is not "
+                     "writable.")
+
+
+def check_depths(args: argparse.Namespace, num_items: int) -> None:
+  """Refuses result depths the catalogue cannot fill, before training."""
+  depth = getattr(args, "k_retrieval", None)
+  if depth is not None and depth > num_items:
+    raise ValueError(f"--k-retrieval ({depth}) must be at most the "
+                     f"catalogue size ({num_items}).")
+  k = getattr(args, "k", None)
+  if k is not None and k > min(args.num_candidates, num_items):
+    raise ValueError(f"--k ({k}) must be at most --num-candidates "
+                     f"({args.num_candidates}) and the catalogue size "
+                     f"({num_items}).")
 
 
 def verbosity() -> int:
@@ -87,7 +135,6 @@ def is_chief() -> bool:
 
 
 def run_demo(args: argparse.Namespace) -> int:
-
   model, data, _, _ = train_model(args)
   k = args.k_retrieval
   ours = evaluation.evaluate(model, data, k_retrieval=k)
@@ -117,7 +164,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
 
 def run_train(args: argparse.Namespace) -> int:
-
   if args.strategy == "parameter_server" and (
       distribute.cluster_role() in ("worker", "ps")):
     print(f"Running the {distribute.cluster_role()} server of the "
@@ -127,9 +173,7 @@ def run_train(args: argparse.Namespace) -> int:
     return 0
   if not args.output:
     raise ValueError("--output is required: the checkpoint folder to write.")
-  if os.path.exists(args.output):
-    raise ValueError(f"--output {args.output} exists already; checkpoints "
-                     "are never overwritten.")
+  check_output(args.output, new=True)
   model, _, source, model_config = train_model(args)
   if not is_chief():  # in a cluster, worker 0 (or the chief) writes
     print("Not the chief: leaving the checkpoint to worker 0.")
@@ -140,10 +184,8 @@ def run_train(args: argparse.Namespace) -> int:
 
 
 def run_export(args: argparse.Namespace) -> int:
-
-  if os.path.exists(args.output) and not os.path.isdir(args.output):
-    raise ValueError(f"--output {args.output} is a file; it must be a "
-                     "folder (new or holding earlier exports).")
+  check_output(args.output)
+  check_depths(args, args.num_candidates)
   if args.checkpoint:
     if args.interactions:
       raise ValueError("--checkpoint reads the data it was trained on; "
@@ -170,14 +212,27 @@ DATASETS = ("synthetic", "movielens-100k", "movielens-1m",
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-
   tf.get_logger().setLevel("ERROR")
+  # Settings and the output folder are checked before any data is read.
   model_config = ModelConfig(
       gamma=args.gamma if args.gamma is not None else 0.0,
-      temperature=args.temperature, history_length=args.history_length)
+      temperature=args.temperature, history_length=args.history_length,
+      dropout=args.dropout)
   train_config = TrainConfig(
       epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
-      or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0)
+      or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0,
+      batch_size=args.batch_size, list_batch_size=args.list_batch_size)
+  searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
+              if getattr(args, name) is None]
+  space = tuning.SearchSpace(
+      max_epochs=args.max_epochs,
+      list_holdout_fractions=((args.list_holdout_fraction,)
+                              if args.list_holdout_fraction is not None
+                              else tuning.SearchSpace.list_holdout_fractions),
+      gammas=(() if args.gamma is not None else tuple(args.tune_gammas)))
+  check_output(args.output)
+  if args.deterministic:
+    tf.config.experimental.enable_op_determinism()
   if args.interactions:
     if args.data != "synthetic" or args.path:
       raise ValueError("give either --interactions or --data/--path.")
@@ -192,17 +247,9 @@ def run_evaluate(args: argparse.Namespace) -> int:
       raise ValueError(f"--path is required for --data {args.data}: the "
                        "folder holding its files (nothing is downloaded).")
     data = sources.describe(args.data,
-                     movielens.load(path, args.data.split("-", 1)[1]))
+                            movielens.load(path, args.data.split("-", 1)[1]))
   tuning_record = None
-  searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
-              if getattr(args, name) is None]
   if searched:
-    space = tuning.SearchSpace(
-        max_epochs=args.max_epochs,
-        list_holdout_fractions=((args.list_holdout_fraction,)
-                                if args.list_holdout_fraction is not None
-                                else tuning.SearchSpace.list_holdout_fractions),
-        gammas=(() if args.gamma is not None else tuple(args.tune_gammas)))
     print(f"Choosing {', '.join(searched)} on a validation split cut from "
           "train (the test split is not read) ...")
     tuned_model, tuned_train, tuning_record = tuning.choose_settings(
@@ -220,7 +267,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))
   result = compare.compare(data, args.seeds, model_config, train_config,
-                          verbose=verbosity())
+                           verbose=verbosity())
   result["data"] = args.data
   if tuning_record:
     result["tuning"] = tuning_record
@@ -244,7 +291,6 @@ EXTRA_BENCHMARKS = ("negatives", "cluster")
 
 
 def run_benchmark(args: argparse.Namespace) -> int:
-
   root = pathlib.Path(__file__).resolve().parents[2]
   if not (root / "benchmarks" / "common.py").is_file():
     raise ValueError("the benchmarks live in the source checkout "

@@ -7,6 +7,37 @@ import sys
 from typing import List, Optional
 
 from tfrs_ltttd.cli import commands
+from tfrs_ltttd.data.synthetic import SyntheticConfig
+from tfrs_ltttd.data.tables import TableSource
+from tfrs_ltttd.experiments.tuning import SearchSpace
+from tfrs_ltttd.models.config import ModelConfig
+from tfrs_ltttd.settings import POSITIVE_INT, SEED, Range, range_of
+from tfrs_ltttd.training.config import TrainConfig
+
+
+class _Parser(argparse.ArgumentParser):
+  """Bad flags end in one line naming the flag, like every other error."""
+
+  def error(self, message):
+    self.exit(2, f"{self.prog}: error: {message} (see {self.prog} "
+              "--help).\n")
+
+
+def _number(accepted: Range):
+  """An argparse `type` holding a flag to `accepted`, the range the setting
+  behind it declares (`tfrs_ltttd.settings`)."""
+  def parse(text: str):
+    try:
+      return accepted.parse(text)
+    except ValueError as error:
+      raise argparse.ArgumentTypeError(str(error)) from None
+  parse.__name__ = accepted.describe()  # what argparse says it expected
+  return parse
+
+
+def _field(owner, name: str):
+  """The argparse `type` of the flag that sets `owner.name`."""
+  return _number(range_of(owner, name))
 
 
 def _add_data_flags(parser: argparse.ArgumentParser) -> None:
@@ -25,25 +56,50 @@ def _add_data_flags(parser: argparse.ArgumentParser) -> None:
                      "feature categorical, numeric or multi; repeatable")
   group.add_argument("--separator", default="|",
                      help="separator of multi-valued features (default |)")
-  group.add_argument("--relevant-rating", type=float, default=4.0,
+  group.add_argument("--relevant-rating", type=_field(TableSource,
+                                                     "relevant_rating"),
+                     default=4.0,
                      help="ratings at or above it are relevant (default 4)")
-  parser.add_argument("--num-users", type=int, default=2000,
-                      help="synthetic data only")
-  parser.add_argument("--num-items", type=int, default=1000,
-                      help="synthetic data only")
+  parser.add_argument("--num-users", type=_field(SyntheticConfig,
+                                                  "num_users"),
+                      default=2000, help="synthetic data only")
+  parser.add_argument("--num-items", type=_field(SyntheticConfig,
+                                                  "num_items"),
+                      default=1000, help="synthetic data only")
+
+
+def _add_run_flags(parser: argparse.ArgumentParser) -> None:
+  """Settings a small data set or an exact comparison may need changed."""
+  group = parser.add_argument_group("run settings")
+  group.add_argument("--batch-size", type=_field(TrainConfig, "batch_size"),
+                     default=TrainConfig.batch_size,
+                     help="retrieval pairs per step (default %(default)s)")
+  group.add_argument("--list-batch-size",
+                     type=_field(TrainConfig, "list_batch_size"),
+                     default=TrainConfig.list_batch_size,
+                     help="candidate lists per step (default %(default)s)")
+  group.add_argument("--dropout", type=_field(ModelConfig, "dropout"),
+                     default=ModelConfig.dropout,
+                     help="the re-ranker's dropout (default %(default)s)")
+  group.add_argument("--deterministic", action="store_true",
+                     help="deterministic TensorFlow kernels (slower): with "
+                     "--dropout 0, a resumed run ends bitwise equal to an "
+                     "uninterrupted one")
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
-  parser.add_argument("--epochs", type=int, default=3)
+  parser.add_argument("--epochs", type=_field(TrainConfig, "epochs"),
+                      default=3)
   _add_data_flags(parser)
-  parser.add_argument("--gamma", type=float, default=1.0,
-                      help="distillation strength")
-  parser.add_argument("--seed", type=int, default=0)
+  _add_run_flags(parser)
+  parser.add_argument("--gamma", type=_field(ModelConfig, "gamma"),
+                      default=1.0, help="distillation strength")
+  parser.add_argument("--seed", type=_field(TrainConfig, "seed"), default=0)
 
 
 def main(argv: Optional[List[str]] = None) -> int:
   """Entry point of the `ltttd` console script."""
-  parser = argparse.ArgumentParser(
+  parser = _Parser(
       prog="ltttd",
       description="LT-TTD: joint two-tower retrieval and listwise "
       "re-ranking with distillation.")
@@ -54,7 +110,7 @@ def main(argv: Optional[List[str]] = None) -> int:
       "recall@K of retrieval and NDCG@10 of the final ranking on the "
       "held-out split, beside a random ranking.")
   _add_training_flags(demo)
-  demo.add_argument("--k-retrieval", type=int, default=100)
+  demo.add_argument("--k-retrieval", type=_number(POSITIVE_INT), default=100)
   demo.set_defaults(run=commands.run_demo)
 
   train = subparsers.add_parser(
@@ -70,7 +126,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                      "parameter_server read TF_CONFIG (parameter_server: "
                      "workers and ps tasks run their server, the chief "
                      "trains)")
-  train.add_argument("--shard-bytes", type=int, default=256 << 10,
+  train.add_argument("--shard-bytes", type=_number(POSITIVE_INT),
+                     default=256 << 10,
                      help="parameter_server: smallest shard of a sharded "
                      "table (default 256 KiB; tables split over at most "
                      "one shard per ps task)")
@@ -79,7 +136,9 @@ def main(argv: Optional[List[str]] = None) -> int:
                      "TFRecord files and train from them (bounded input "
                      "pipeline graphs; parameter_server workers read "
                      "their own files)")
-  train.add_argument("--sampled-negatives", type=int, default=0,
+  train.add_argument("--sampled-negatives",
+                     type=_field(TrainConfig, "num_sampled_negatives"),
+                     default=0,
                      help="catalogue-wide negatives per step for the "
                      "retrieval softmax, beside the in-batch ones "
                      "(log-Q corrected; advised under parameter_server)")
@@ -108,11 +167,13 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="checkpoint from `ltttd train`; without it, "
                       "train on the synthetic data first")
   export.add_argument("--name", default="ltttd")
-  export.add_argument("--version", type=int,
+  export.add_argument("--version", type=_number(POSITIVE_INT),
                       help="default: one more than the largest present")
-  export.add_argument("--num-candidates", type=int, default=200,
+  export.add_argument("--num-candidates", type=_number(POSITIVE_INT),
+                      default=200,
                       help="K, the retrieval depth")
-  export.add_argument("--k", type=int, default=10, help="results returned")
+  export.add_argument("--k", type=_number(POSITIVE_INT), default=10,
+                      help="results returned")
   _add_training_flags(export)
   export.set_defaults(run=commands.run_export)
 
@@ -125,33 +186,42 @@ def main(argv: Optional[List[str]] = None) -> int:
   evaluate.add_argument("--path", help="folder of the MovieLens files "
                         "(for movielens-100k, default: $TFRS_LTTTD_MOVIELENS_"
                         "100K or ../shared/data/ml-100k)")
-  evaluate.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-  evaluate.add_argument("--epochs", type=int,
+  evaluate.add_argument("--seeds", type=_number(SEED), nargs="+",
+                        default=[0, 1, 2])
+  evaluate.add_argument("--epochs", type=_field(TrainConfig, "epochs"),
                         help="epochs (per stage for the cascade); default: "
                         "chosen on a validation split")
-  evaluate.add_argument("--max-epochs", type=int, default=8,
+  evaluate.add_argument("--max-epochs",
+                        type=_field(SearchSpace, "max_epochs"), default=8,
                         help="the longest run tried when choosing epochs")
-  evaluate.add_argument("--gamma", type=float,
+  evaluate.add_argument("--gamma", type=_field(ModelConfig, "gamma"),
                         help="LT-TTD's distillation strength; default: "
                         "chosen on a validation split from --tune-gammas")
-  evaluate.add_argument("--tune-gammas", type=float, nargs="+",
+  evaluate.add_argument("--tune-gammas", type=_field(SearchSpace, "gammas"),
+                        nargs="+",
                         default=[0.2, 1.0],
                         help="gammas tried on validation (0 always is)")
-  evaluate.add_argument("--temperature", type=float, default=1.0,
+  evaluate.add_argument("--temperature",
+                        type=_field(ModelConfig, "temperature"), default=1.0,
                         help="distillation temperature T")
-  evaluate.add_argument("--warmup-epochs", type=int,
+  evaluate.add_argument("--warmup-epochs",
+                        type=_field(TrainConfig, "distillation_warmup_epochs"),
                         help="epochs before distillation starts; default: "
                         "half the epochs when distilling")
-  evaluate.add_argument("--list-holdout-fraction", type=float,
+  evaluate.add_argument("--list-holdout-fraction",
+                        type=_field(TrainConfig, "list_holdout_fraction"),
                         help="latest share of each user's train that anchors "
                         "the lists (not retrieval positives); default: "
                         "chosen on validation from 0 and 0.2")
-  evaluate.add_argument("--history-length", type=int, default=50,
+  evaluate.add_argument("--history-length",
+                        type=_field(ModelConfig, "history_length"), default=50,
                         help="H, the history read (0: none)")
-  evaluate.add_argument("--gammas", type=float, nargs="*", default=[],
+  evaluate.add_argument("--gammas", type=_field(ModelConfig, "gamma"),
+                        nargs="*", default=[],
                         help="also sweep these distillation strengths on "
                         "the test split (reported, never used to choose)")
   _add_data_flags(evaluate)
+  _add_run_flags(evaluate)
   evaluate.add_argument("--output", default="benchmarks/results")
   evaluate.add_argument("--name", help="file name stem; default: --data")
   evaluate.set_defaults(run=commands.run_evaluate)
@@ -170,7 +240,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                      help="seconds-long runs on tiny sizes")
   bench.add_argument("--output", default="benchmarks/results")
   bench.set_defaults(run=commands.run_benchmark)
-  args = parser.parse_args(argv)
+  try:
+    args = parser.parse_args(argv)
+  except SystemExit as stop:  # a bad flag, said in one line already
+    if stop.code:
+      return stop.code
+    raise  # --help
   try:
     return args.run(args)
   except (ValueError, OSError) as error:

@@ -20,13 +20,14 @@ from typing import Dict, Mapping, Tuple
 import numpy as np
 
 from tfrs_ltttd.data.interactions import Interactions
-from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS, PAD_ID
 PAD_ROW = -1
 
 
 def history_padding(ids: np.ndarray):
-  """The padding id of a history: -1 for integer ids, "" for string ids."""
-  return -1 if np.issubdtype(np.asarray(ids).dtype, np.integer) else ""
+  """The padding id of a history: `PAD_ID` (-1) for integer ids, "" for
+  string ids."""
+  return PAD_ID if np.issubdtype(np.asarray(ids).dtype, np.integer) else ""
 
 
 def times(table: Mapping[str, np.ndarray]) -> np.ndarray:

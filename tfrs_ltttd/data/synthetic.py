@@ -21,6 +21,8 @@ import dataclasses
 import numpy as np
 
 from tfrs_ltttd.data.interactions import Interactions
+from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED,
+                                 Range, check, setting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -46,43 +48,28 @@ class SyntheticConfig:
     seed: the random seed; the same seed gives the same data.
   """
 
-  num_users: int = 2000
-  num_items: int = 1000
-  num_segments: int = 6
-  num_categories: int = 12
-  latent_dim: int = 8
-  interactions_per_user: int = 20
-  test_fraction: float = 0.2
-  popularity: float = 0.5
-  price_affinity: float = 1.0
-  noise: float = 0.5
-  drift: float = 1.0
-  stickiness: float = 1.0
-  temperature: float = 0.5
-  seed: int = 0
+  num_users: int = setting(2000, POSITIVE_INT)
+  num_items: int = setting(1000, POSITIVE_INT)
+  num_segments: int = setting(6, POSITIVE_INT)
+  num_categories: int = setting(12, POSITIVE_INT)
+  latent_dim: int = setting(8, POSITIVE_INT)
+  interactions_per_user: int = setting(20, Range(low=5, integer=True))
+  test_fraction: float = setting(0.2, Range(low=0, high=1, low_open=True,
+                                            high_open=True))
+  popularity: float = setting(0.5, Range())
+  price_affinity: float = setting(1.0, Range())
+  noise: float = setting(0.5, NON_NEGATIVE)
+  drift: float = setting(1.0, Range(low=0, high=1))
+  stickiness: float = setting(1.0, Range())
+  temperature: float = setting(0.5, POSITIVE)
+  seed: int = setting(0, SEED)
 
   def __post_init__(self):
-    for name in ("num_users", "num_items", "num_segments", "num_categories",
-                 "latent_dim"):
-      if getattr(self, name) < 1:
-        raise ValueError(f"SyntheticConfig.{name} must be >= 1, "
-                         f"got {getattr(self, name)}.")
-    if self.interactions_per_user < 5:
-      raise ValueError("SyntheticConfig.interactions_per_user must be >= 5, "
-                       f"got {self.interactions_per_user}.")
+    check(self)
     if self.interactions_per_user * 2 > self.num_items:
       raise ValueError(
           "SyntheticConfig.interactions_per_user must be at most half of "
           f"num_items ({self.num_items}), got {self.interactions_per_user}.")
-    if not 0.0 < self.test_fraction < 1.0:
-      raise ValueError("SyntheticConfig.test_fraction must be in (0, 1), "
-                       f"got {self.test_fraction}.")
-    if not 0.0 <= self.drift <= 1.0:
-      raise ValueError("SyntheticConfig.drift must be in [0, 1], "
-                       f"got {self.drift}.")
-    if self.temperature <= 0:
-      raise ValueError("SyntheticConfig.temperature must be > 0, "
-                       f"got {self.temperature}.")
 
 
 @dataclasses.dataclass(frozen=True)

@@ -43,6 +43,8 @@ import numpy as np
 import pandas as pd
 
 from tfrs_ltttd.data.interactions import Interactions, split_by_time
+from tfrs_ltttd.layers.features import PAD_ID
+from tfrs_ltttd.settings import Range, check, range_of, setting
 
 COLUMNS = ("user", "item", "timestamp", "rating", "label")
 KINDS = ("categorical", "numeric", "multi")
@@ -65,11 +67,17 @@ def _plain(value):
   return value.item() if isinstance(value, np.generic) else value
 
 
-def read_table(path: str | os.PathLike) -> pd.DataFrame:
+def read_table(path: str | os.PathLike,
+               text_columns: Sequence[str] = ()) -> pd.DataFrame:
   """Reads a CSV (`.csv`, `.tsv`, `.txt`, optionally `.gz`) or Parquet file.
+
+  A CSV cell's text is its value: only an empty cell is missing ("NA",
+  "null" or "None" are values like any other).
 
   Args:
     path: the file.
+    text_columns: CSV columns kept as the text written (ids: "007" stays
+      "007", an integer beyond int64 stays exact).
 
   Returns:
     The table; a CSV's header line names the columns.
@@ -94,19 +102,22 @@ def read_table(path: str | os.PathLike) -> pd.DataFrame:
     try:
       return pd.read_parquet(path)
     except Exception as error:  # pylint: disable=broad-except
-      raise TableError(f"{path}: not a readable Parquet file ({error})."
-                       ) from None
+      raise TableError(f"{path}: not a readable Parquet file "
+                       f"({' '.join(str(error).split())}).") from None
   if kind not in (".csv", ".tsv", ".txt"):
     raise TableError(f"{path}: unknown file kind '{kind or path.name}'; "
                      "expected .csv, .tsv, .txt (optionally .gz) or .parquet.")
   try:
     table = pd.read_csv(path, sep="\t" if kind == ".tsv" else ",",
-                        skip_blank_lines=False)
+                        skip_blank_lines=False, keep_default_na=False,
+                        na_values=[""],
+                        dtype={column: str for column in text_columns})
   except pd.errors.EmptyDataError:
     raise TableError(f"{path}: empty file; expected a header line naming "
                      "the columns.") from None
   except (pd.errors.ParserError, UnicodeDecodeError) as error:
-    raise TableError(f"{path}: does not parse as CSV ({error}).") from None
+    raise TableError(f"{path}: does not parse as CSV "
+                     f"({' '.join(str(error).split())}).") from None
   # Blank lines keep their place (so row r is line r + 2) but hold no data.
   return table.dropna(how="all")
 
@@ -121,32 +132,88 @@ def _column(table: pd.DataFrame, column: str, role: str, name: str
   return table[column]
 
 
-def _ids(values: pd.Series, column: str, name: str, is_csv: bool
-         ) -> np.ndarray:
-  """Integer or string ids; a missing id is an error naming its line."""
-  missing = values.isna().to_numpy()
+#: Integer ids as a CSV writes them: no sign but "-", no leading zero.
+_INTEGER_TEXT = r"-?(?:0|[1-9][0-9]*)"
+_INT64 = np.iinfo(np.int64)
+
+
+def _ids(values: pd.Series, column: str, name: str, is_csv: bool,
+         reserved: Optional[int] = None) -> np.ndarray:
+  """The ids exactly as written: int64 where every id is an integer that
+  int64 holds, else strings (an integer beyond int64, such as a uint64
+  hash, stays exact as its text; "007" stays "007"). Only an empty cell is
+  missing, and an error naming its line; so is an id equal to `reserved`.
+  """
+  text = values.astype(str)
+  missing = (values.isna() | (text.str.strip() == "")).to_numpy()
   if missing.any():
     row = values.index[np.argmax(missing)]
     raise TableError(f"{_where(name, row, is_csv)}: column '{column}' is "
                      "empty; every row needs an id.")
-  if pd.api.types.is_integer_dtype(values.dtype):
-    return values.to_numpy(np.int64)
-  if pd.api.types.is_float_dtype(values.dtype):
-    whole = np.all(np.mod(values.to_numpy(), 1) == 0)
-    if whole:
-      return values.to_numpy().astype(np.int64)
-  return values.astype(str).to_numpy(dtype=str)
+  ids = _int64(values, text, is_csv)
+  if ids is None:
+    return text.to_numpy(dtype=str)
+  if reserved is not None and np.any(ids == reserved):
+    row = values.index[int(np.argmax(ids == reserved))]
+    raise TableError(
+        f"{_where(name, row, is_csv)}: {column} {reserved} is reserved: it "
+        "pads history_item_ids; give the item another id (any other "
+        "integer, negative ones included, or a string).")
+  return ids
+
+
+def _int64(values: pd.Series, text: pd.Series, is_csv: bool
+           ) -> Optional[np.ndarray]:
+  """The ids as int64 if every one is an integer int64 holds, else None:
+  integer or whole float columns, Python ints, and a CSV's integer text."""
+  dtype = values.dtype
+  if pd.api.types.is_bool_dtype(dtype):
+    return None
+  if pd.api.types.is_integer_dtype(dtype):  # only uint64 may not fit
+    return values.to_numpy(np.int64) if values.max() <= _INT64.max else None
+  if pd.api.types.is_float_dtype(dtype):
+    numbers = values.to_numpy(np.float64)
+    fits = np.all(np.mod(numbers, 1) == 0) and np.all(np.abs(numbers) < 2**63)
+    return numbers.astype(np.int64) if fits else None
+  if values.map(lambda v: isinstance(v, (int, np.integer))
+                  and not isinstance(v, bool)).all():
+    whole = [int(v) for v in values]
+  elif is_csv and text.str.fullmatch(_INTEGER_TEXT).all():
+    whole = [int(v) for v in text]
+  else:
+    return None
+  if not all(_INT64.min <= v <= _INT64.max for v in whole):
+    return None
+  return np.array(whole, np.int64)
+
+
+def _times(values: pd.Series, column: str, name: str, is_csv: bool
+           ) -> np.ndarray:
+  """Timestamps as float seconds, from unix seconds, datetimes or ISO 8601
+  dates and date-times (naive ones read as UTC), whatever the source; one
+  form for the whole column."""
+  what = ("unix seconds or an ISO 8601 date or date-time, one form in every "
+          "row")
+  if pd.api.types.is_datetime64_any_dtype(values.dtype):
+    dates = pd.to_datetime(values, utc=True)
+  else:
+    numbers = pd.to_numeric(values, errors="coerce")
+    if numbers.notna().any() or values.isna().any():
+      return _numbers(values, column, name, is_csv, what)
+    dates = pd.to_datetime(values.astype(str), format="ISO8601", utc=True,
+                           errors="coerce")
+  bad = dates.isna().to_numpy()
+  if bad.any():
+    row = values.index[np.argmax(bad)]
+    raise TableError(f"{_where(name, row, is_csv)}: column '{column}' must "
+                     f"be {what}, got {_plain(values.loc[row])!r}.")
+  epoch = pd.Timestamp(0, tz="UTC")
+  return ((dates - epoch) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
 def _numbers(values: pd.Series, column: str, name: str, is_csv: bool,
              what: str) -> np.ndarray:
-  """Float64 numbers (datetimes as seconds); errors name the first bad row."""
-  if pd.api.types.is_datetime64_any_dtype(values.dtype):
-    if values.isna().any():
-      row = values.index[np.argmax(values.isna().to_numpy())]
-      raise TableError(f"{_where(name, row, is_csv)}: column '{column}' is "
-                       f"empty; expected {what}.")
-    return values.astype("int64").to_numpy() / 1e9
+  """Finite float64 numbers; errors name the first bad row."""
   numbers = pd.to_numeric(values, errors="coerce")
   bad = numbers.isna().to_numpy() | ~np.isfinite(
       numbers.to_numpy(np.float64, na_value=np.nan))
@@ -304,8 +371,11 @@ def from_dataframes(
     if kind not in KINDS:
       raise TableError(f"kind of column '{column}' must be one of {KINDS}, "
                        f"got '{kind}'.")
-  if not 0.0 < test_fraction < 1.0:
-    raise TableError(f"test_fraction must be in (0, 1), got {test_fraction}.")
+  for option, value in (("relevant_rating", relevant_rating),
+                        ("test_fraction", test_fraction)):
+    problem = range_of(TableSource, option).problem(value)
+    if problem:
+      raise TableError(f"{option} {problem}, got {value!r}.")
   names = {"interactions": "interactions", "users": "users",
            "items": "items"} | dict(names or {})
   csv = {key: str(value).lower().split(".gz")[0].endswith(
@@ -316,11 +386,11 @@ def from_dataframes(
   user_ids = _ids(_column(interactions, columns["user"], "user", source),
                   columns["user"], source, csv["interactions"])
   item_ids = _ids(_column(interactions, columns["item"], "item", source),
-                  columns["item"], source, csv["interactions"])
-  when = _numbers(
+                  columns["item"], source, csv["interactions"],
+                  reserved=PAD_ID)
+  when = _times(
       _column(interactions, columns["timestamp"], "timestamp", source),
-      columns["timestamp"], source, csv["interactions"],
-      "a number or a date-time")
+      columns["timestamp"], source, csv["interactions"])
   if columns["label"] in interactions.columns:
     label = _numbers(interactions[columns["label"]], columns["label"], source,
                      csv["interactions"], "a number")
@@ -350,7 +420,8 @@ def from_dataframes(
     if len(table) == 0:
       raise TableError(f"{names[key]}: no rows.")
     own = _ids(_column(table, columns[role], role, names[key]),
-               columns[role], names[key], csv[key])
+               columns[role], names[key], csv[key],
+               reserved=PAD_ID if role == "item" else None)
     if own.dtype.kind != ids.dtype.kind:
       raise TableError(
           f"{names[key]}: column '{columns[role]}' holds "
@@ -398,8 +469,12 @@ class TableSource:
   columns: Dict[str, str] = dataclasses.field(default_factory=dict)
   kinds: Dict[str, str] = dataclasses.field(default_factory=dict)
   separator: str = "|"
-  relevant_rating: float = 4.0
-  test_fraction: float = 0.2
+  relevant_rating: float = setting(4.0, Range())
+  test_fraction: float = setting(0.2, Range(low=0, high=1, low_open=True,
+                                            high_open=True))
+
+  def __post_init__(self):
+    check(self)
 
   def files(self) -> Dict[str, str]:
     return {k: v for k, v in (("interactions", self.interactions),
@@ -419,7 +494,11 @@ class TableSource:
 
   def load(self) -> Interactions:
     """Reads the files into `Interactions` (see `from_dataframes`)."""
-    tables = {key: read_table(path) for key, path in self.files().items()}
+    columns = {**dict(zip(COLUMNS, COLUMNS)), **self.columns}
+    ids = {"interactions": (columns["user"], columns["item"]),
+           "users": (columns["user"],), "items": (columns["item"],)}
+    tables = {key: read_table(path, ids[key])
+              for key, path in self.files().items()}
     return from_dataframes(
         tables["interactions"], tables.get("users"), tables.get("items"),
         columns=self.columns, kinds=self.kinds, separator=self.separator,

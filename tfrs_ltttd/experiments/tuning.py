@@ -20,6 +20,8 @@ from tfrs_ltttd.data.interactions import Interactions, validation_split
 from tfrs_ltttd.evaluation import protocol
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
+from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE_INT, SHARE, Range,
+                                 check, setting)
 from tfrs_ltttd.training import loop
 from tfrs_ltttd.training.config import TrainConfig
 
@@ -39,13 +41,16 @@ class SearchSpace:
     validation_fraction: each user's latest share of train held out.
   """
 
-  max_epochs: int = 8
-  min_epochs: int = 2
-  list_holdout_fractions: Tuple[float, ...] = (0.0, 0.2)
-  gammas: Tuple[float, ...] = (0.2, 1.0)
-  validation_fraction: float = 0.1
+  max_epochs: int = setting(8, POSITIVE_INT)
+  min_epochs: int = setting(2, POSITIVE_INT)
+  list_holdout_fractions: Tuple[float, ...] = setting((0.0, 0.2), SHARE)
+  gammas: Tuple[float, ...] = setting((0.2, 1.0), NON_NEGATIVE)
+  validation_fraction: float = setting(0.1, Range(low=0, high=1,
+                                                  low_open=True,
+                                                  high_open=True))
 
   def __post_init__(self):
+    check(self)
     if not 1 <= self.min_epochs <= self.max_epochs:
       raise ValueError("SearchSpace needs 1 <= min_epochs <= max_epochs, got "
                        f"{self.min_epochs} and {self.max_epochs}.")

@@ -1,6 +1,7 @@
 """Keras layers: the two towers, the history encoder, the listwise transformer."""
 
-from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS, describe_features
+from tfrs_ltttd.layers.features import (HISTORY_IDS, HISTORY_LABELS, PAD_ID,
+                                        describe_features)
 from tfrs_ltttd.layers.history import HistoryEncoder
 from tfrs_ltttd.layers.towers import ItemTower, QueryTower, Tower
 from tfrs_ltttd.layers.transformer import PADDING_SCORE, ListwiseTransformer

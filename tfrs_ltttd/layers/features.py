@@ -10,6 +10,9 @@ import numpy as np
 #: -1, or "" for string ids) and their labels `[batch, H]`.
 HISTORY_IDS = "history_item_ids"
 HISTORY_LABELS = "history_labels"
+#: The integer item id that pads `HISTORY_IDS` (string ids pad with ""); no
+#: item may have it.
+PAD_ID = -1
 
 
 def describe_features(

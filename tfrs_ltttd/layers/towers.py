@@ -7,7 +7,7 @@ from typing import Any, Dict, Mapping, Optional, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS, PAD_ID
 from tfrs_ltttd.layers.history import HistoryEncoder
 
 
@@ -205,7 +205,7 @@ class Tower(tf.keras.layers.Layer):
     if ids.dtype == tf.string:
       mask = tf.not_equal(ids, "")
     else:
-      mask = tf.greater_equal(ids, 0)
+      mask = tf.not_equal(ids, tf.cast(PAD_ID, ids.dtype))
     vectors = self._history_embedding(self._history_lookup(ids))
     return self.history(vectors, inputs[HISTORY_LABELS], mask)
 

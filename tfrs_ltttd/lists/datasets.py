@@ -165,11 +165,13 @@ def make_joint_dataset(
   num_lists = (lists.num_rows if isinstance(lists, records.ExampleFiles)
                else len(lists["user"]))
   if num_lists < list_batch_size:
-    raise ValueError(f"{num_lists} lists, fewer than "
-                     f"list_batch_size ({list_batch_size}): lower it.")
+    raise ValueError(f"{num_lists} lists, fewer than list_batch_size "
+                     f"({list_batch_size}): lower TrainConfig.list_batch_size"
+                     " (ltttd: --list-batch-size).")
   if num_pairs < batch_size:
-    raise ValueError(f"{num_pairs} retrieval pairs, fewer than "
-                     f"batch_size ({batch_size}): lower it.")
+    raise ValueError(f"{num_pairs} retrieval pairs, fewer than batch_size "
+                     f"({batch_size}): lower TrainConfig.batch_size (ltttd: "
+                     "--batch-size).")
   pair_ds = pair_ds.shuffle(num_pairs, seed=seed,
                             reshuffle_each_iteration=True)
   if shard is not None:

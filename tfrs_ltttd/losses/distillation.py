@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import tensorflow as tf
 
+from tfrs_ltttd.settings import POSITIVE
+
 
 def list_kl_divergence(
     teacher_logits: tf.Tensor,
@@ -34,8 +36,9 @@ def list_kl_divergence(
   >>> float(kl[0])
   0.0
   """
-  if temperature <= 0:
-    raise ValueError(f"temperature must be > 0, got {temperature}.")
+  problem = POSITIVE.problem(temperature)
+  if problem:
+    raise ValueError(f"temperature {problem}, got {temperature}.")
   mask = tf.cast(mask, tf.bool)
   very_negative = tf.constant(-1e9, tf.float32)
   t = tf.where(mask, tf.cast(teacher_logits, tf.float32) / temperature,

@@ -5,12 +5,9 @@ from __future__ import annotations
 import dataclasses
 from typing import Tuple
 
-
-def require_positive(owner: str, **fields) -> None:
-  """Raises a ValueError naming `owner.field` for a value that is not > 0."""
-  for name, value in fields.items():
-    if value <= 0:
-      raise ValueError(f"{owner}.{name} must be > 0, got {value}.")
+from tfrs_ltttd.losses import RANKING_LOSSES
+from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, POSITIVE,
+                                 POSITIVE_INT, SHARE, check, setting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -33,33 +30,28 @@ class ModelConfig:
       and the transformer attends to (0: no history).
   """
 
-  output_dim: int = 32
-  embedding_dim: int = 32
-  hidden_units: Tuple[int, ...] = (64,)
-  num_layers: int = 2
-  num_heads: int = 4
-  width: int = 64
-  dropout: float = 0.1
-  alpha: float = 1.0
-  beta: float = 1.0
-  gamma: float = 1.0
-  temperature: float = 1.0
-  reverse_weight: float = 0.0
+  output_dim: int = setting(32, POSITIVE_INT)
+  embedding_dim: int = setting(32, POSITIVE_INT)
+  hidden_units: Tuple[int, ...] = setting((64,), POSITIVE_INT)
+  num_layers: int = setting(2, POSITIVE_INT)
+  num_heads: int = setting(4, POSITIVE_INT)
+  width: int = setting(64, POSITIVE_INT)
+  dropout: float = setting(0.1, SHARE)
+  alpha: float = setting(1.0, NON_NEGATIVE)
+  beta: float = setting(1.0, NON_NEGATIVE)
+  gamma: float = setting(1.0, NON_NEGATIVE)
+  temperature: float = setting(1.0, POSITIVE)
+  reverse_weight: float = setting(0.0, NON_NEGATIVE)
   ranking_loss: str = "softmax"
-  retrieval_temperature: float = 0.1
+  retrieval_temperature: float = setting(0.1, POSITIVE)
   ranking_gradient_to_towers: bool = False
-  history_length: int = 50
+  history_length: int = setting(50, NON_NEGATIVE_INT)
 
   def __post_init__(self):
-    if self.history_length < 0:
-      raise ValueError("ModelConfig.history_length must be >= 0, got "
-                       f"{self.history_length}.")
-    require_positive("ModelConfig", output_dim=self.output_dim,
-              embedding_dim=self.embedding_dim, num_layers=self.num_layers,
-              num_heads=self.num_heads, width=self.width,
-              temperature=self.temperature,
-              retrieval_temperature=self.retrieval_temperature)
-    for name in ("alpha", "beta", "gamma", "reverse_weight"):
-      if getattr(self, name) < 0:
-        raise ValueError(f"ModelConfig.{name} must be >= 0, got "
-                         f"{getattr(self, name)}.")
+    check(self)
+    if self.width % self.num_heads:
+      raise ValueError(f"ModelConfig.width ({self.width}) must be a multiple "
+                       f"of num_heads ({self.num_heads}).")
+    if self.ranking_loss not in RANKING_LOSSES:
+      raise ValueError("ModelConfig.ranking_loss must be one of "
+                       f"{sorted(RANKING_LOSSES)}, got {self.ranking_loss!r}.")

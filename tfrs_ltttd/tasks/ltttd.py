@@ -8,6 +8,7 @@ import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
 from tfrs_ltttd import losses
+from tfrs_ltttd.settings import NON_NEGATIVE, POSITIVE
 from tfrs_ltttd.tasks.cross_replica import gather_across_replicas
 
 
@@ -75,15 +76,15 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       **kwargs,
   ):
     super().__init__(**kwargs)
-    for field, value in [("alpha", alpha), ("beta", beta), ("gamma", gamma),
-                         ("reverse_weight", reverse_weight)]:
-      if value < 0:
-        raise ValueError(f"LTTTDTask: {field} must be >= 0 (a loss weight), "
-                         f"got {value}.")
-    for field, value in [("temperature", temperature),
-                         ("retrieval_temperature", retrieval_temperature)]:
-      if value <= 0:
-        raise ValueError(f"LTTTDTask: {field} must be > 0, got {value}.")
+    for field, value, accepted in [
+        ("alpha", alpha, NON_NEGATIVE), ("beta", beta, NON_NEGATIVE),
+        ("gamma", gamma, NON_NEGATIVE),
+        ("reverse_weight", reverse_weight, NON_NEGATIVE),
+        ("temperature", temperature, POSITIVE),
+        ("retrieval_temperature", retrieval_temperature, POSITIVE)]:
+      problem = accepted.problem(value)
+      if problem:
+        raise ValueError(f"LTTTDTask: {field} {problem}, got {value}.")
     self.alpha = float(alpha)
     self.beta = float(beta)
     self.gamma = float(gamma)

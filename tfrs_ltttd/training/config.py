@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from tfrs_ltttd.models.config import require_positive
+from tfrs_ltttd.settings import (NON_NEGATIVE_INT, POSITIVE, POSITIVE_INT,
+                                 SEED, SHARE, check, setting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -44,37 +45,28 @@ class TrainConfig:
     seed: seed of lists, shuffles and weights.
   """
 
-  epochs: int = 3
-  batch_size: int = 256
-  list_batch_size: int = 128
-  learning_rate: float = 1e-3
-  list_size: int = 32
-  num_positives: int = 4
-  num_in_batch_negatives: int = 4
-  num_hard_negatives: int = 16
-  num_sampled_negatives: int = 0
+  epochs: int = setting(3, POSITIVE_INT)
+  batch_size: int = setting(256, POSITIVE_INT)
+  list_batch_size: int = setting(128, POSITIVE_INT)
+  learning_rate: float = setting(1e-3, POSITIVE)
+  list_size: int = setting(32, POSITIVE_INT)
+  num_positives: int = setting(4, POSITIVE_INT)
+  num_in_batch_negatives: int = setting(4, NON_NEGATIVE_INT)
+  num_hard_negatives: int = setting(16, NON_NEGATIVE_INT)
+  num_sampled_negatives: int = setting(0, NON_NEGATIVE_INT)
   negative_sampling: str = "frequency"
-  hard_negative_depth: int = 100
-  hard_negative_skip: int = 10
-  distillation_warmup_epochs: int = 0
+  hard_negative_depth: int = setting(100, POSITIVE_INT)
+  hard_negative_skip: int = setting(10, NON_NEGATIVE_INT)
+  distillation_warmup_epochs: int = setting(0, NON_NEGATIVE_INT)
   all_interactions: bool = True
-  list_holdout_fraction: float = 0.0
-  seed: int = 0
+  list_holdout_fraction: float = setting(0.0, SHARE)
+  seed: int = setting(0, SEED)
 
   def __post_init__(self):
-    require_positive("TrainConfig", epochs=self.epochs, batch_size=self.batch_size,
-              list_batch_size=self.list_batch_size,
-              learning_rate=self.learning_rate, list_size=self.list_size,
-              num_positives=self.num_positives)
-    if self.num_sampled_negatives < 0:
-      raise ValueError("TrainConfig.num_sampled_negatives must be >= 0, got "
-                       f"{self.num_sampled_negatives}.")
+    check(self)
     if self.negative_sampling not in ("frequency", "uniform"):
       raise ValueError("TrainConfig.negative_sampling must be 'frequency' or "
                        f"'uniform', got '{self.negative_sampling}'.")
-    if not 0.0 <= self.list_holdout_fraction < 1.0:
-      raise ValueError("TrainConfig.list_holdout_fraction must be in [0, 1),"
-                       f" got {self.list_holdout_fraction}.")
     if self.num_in_batch_negatives >= self.list_batch_size:
       raise ValueError("TrainConfig.num_in_batch_negatives must be < "
                        f"list_batch_size ({self.list_batch_size}), got "
