@@ -57,3 +57,14 @@ def test_a_folder_never_replaces_a_full_one(tmp_path):
       (tmp / "saved_model.pb").write_text("new")
   assert (target / "saved_model.pb").read_text() == "old"
   assert _names(tmp_path) == ["1"]
+
+
+def test_what_a_killed_write_left_is_removed_next_time(tmp_path):
+  target = tmp_path / "report.json"
+  stale = tmp_path / ".report.tmp-deadbeef.json"
+  stale.write_text("half")
+  other = tmp_path / ".other.tmp-deadbeef.json"  # another target's: kept
+  other.write_text("half")
+  with atomic_path(target) as tmp:
+    tmp.write_text("whole")
+  assert _names(tmp_path) == [".other.tmp-deadbeef.json", "report.json"]

@@ -1,14 +1,17 @@
-"""The one way the package writes a file or a folder: all or nothing.
+"""Files and folders: written all or nothing, and known by their hash.
 
 What is written goes to a hidden temporary path beside the target and is
 renamed into place only when complete, so a failed or killed write never
 leaves a half-written file under the target's name, and never damages what
-was there before.
+was there before. `sha256` names a file's content, so that a reader can tell
+a damaged or swapped file from the one that was written.
 """
 
 from __future__ import annotations
 
 import contextlib
+import glob
+import hashlib
 import os
 import pathlib
 import shutil
@@ -23,7 +26,8 @@ def atomic_path(path: str | os.PathLike,
 
   The temporary path sits in the same folder (so the rename is atomic), is
   hidden and keeps the target's suffix (for writers that choose a format by
-  it). On an exception it is removed and the target left as it was.
+  it). On an exception it is removed and the target left as it was; what a
+  killed process left behind for the same target is removed first.
 
   Args:
     path: the file or folder to write; its parent folders are created.
@@ -45,13 +49,30 @@ def atomic_path(path: str | os.PathLike,
   """
   path = pathlib.Path(path)
   path.parent.mkdir(parents=True, exist_ok=True)
-  tmp = path.parent / f".{path.stem}.tmp-{uuid.uuid4().hex}{path.suffix}"
+  prefix = f".{path.stem}.tmp-"
+  for stale in path.parent.glob(glob.escape(prefix) + "*" + glob.escape(
+      path.suffix)):
+    _remove(stale)
+  tmp = path.parent / f"{prefix}{uuid.uuid4().hex}{path.suffix}"
   try:
     yield tmp
     (os.rename if folder else os.replace)(tmp, path)
   except BaseException:
-    if tmp.is_dir():
-      shutil.rmtree(tmp, ignore_errors=True)
-    elif tmp.exists():
-      tmp.unlink()
+    _remove(tmp)
     raise
+
+
+def _remove(path: pathlib.Path) -> None:
+  if path.is_dir():
+    shutil.rmtree(path, ignore_errors=True)
+  elif path.exists():
+    path.unlink()
+
+
+def sha256(path: str | os.PathLike) -> str:
+  """The SHA-256 of a file's bytes, as hex."""
+  digest = hashlib.sha256()
+  with open(path, "rb") as f:
+    for block in iter(lambda: f.read(1 << 20), b""):
+      digest.update(block)
+  return digest.hexdigest()

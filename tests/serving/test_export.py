@@ -326,3 +326,44 @@ def test_inputs_of_different_batch_sizes_are_named(exports, small_data):
   with pytest.raises(tf.errors.InvalidArgumentError,
                      match=r"input \W*candidate_ids\W* must hold one row"):
     loaded.signatures["rank"](candidate_ids=candidates, **queries)
+
+
+@pytest.mark.parametrize("kind", ["bruteforce", "scann"])
+def test_history_ids_and_labels_of_different_lengths_are_named(
+    exports, small_data, kind):
+  loaded = tf.saved_model.load(str(exports[kind][1]))
+  queries = _queries(small_data)
+  short = {**queries, "history_labels": queries["history_labels"][:, :H - 2]}
+  for name in ("serving_default", "retrieve"):
+    with pytest.raises(tf.errors.InvalidArgumentError,
+                       match=r"history_item_ids\W* and \W*history_labels\W* "
+                       "must be equally long"):
+      loaded.signatures[name](**short)
+
+
+@pytest.mark.parametrize("kind", ["bruteforce", "scann"])
+def test_an_empty_batch_gets_empty_answers(exports, small_data, kind):
+  loaded = tf.saved_model.load(str(exports[kind][1]))
+  empty = {k: v[:0] for k, v in _queries(small_data).items()}
+  result = loaded.signatures["serving_default"](**empty)
+  assert result["item_ids"].shape == (0, TOP) == result["scores"].shape
+  retrieved = loaded.signatures["retrieve"](**empty)
+  assert retrieved["item_ids"].shape == (0, K)
+  # And a batch of one still answers as before the empty one.
+  one = {k: v[:1] for k, v in _queries(small_data).items()}
+  np.testing.assert_array_equal(
+      loaded.signatures["serving_default"](**one)["item_ids"],
+      exports[kind][0].recommend(one)["item_ids"])
+
+
+def test_a_killed_exports_temporary_folder_is_removed_next_time(
+    exports, tmp_path):
+  recommender = exports["bruteforce"][0]
+  base = tmp_path / "models"
+  # What a killed export of version 1 leaves behind.
+  stale = base / "ltttd" / ".1.tmp-0123456789abcdef"
+  (stale / "variables").mkdir(parents=True)
+  (stale / "saved_model.pb").write_bytes(b"half")
+  path = export(recommender, base, name="ltttd")
+  assert path.name == "1" and (path / "saved_model.pb").stat().st_size > 4
+  assert sorted(p.name for p in path.parent.iterdir()) == ["1"]

@@ -53,7 +53,7 @@ sharded = {"type": type(table).__name__, "shape": list(table.shape),
 rows = {k: v[:20] for k, v in data.items.items()}
 embeddings = model.item_tower(rows).numpy()
 np.save(out + "/embeddings.npy", embeddings)
-checkpoint.save(model, data_config, model_config, out + "/ckpt")
+checkpoint.save(model, data_config, model_config, out + "/ckpt", data=data)
 with open(out + "/chief.json", "w") as f:
   json.dump({"history": history, "sharded": sharded,
              "backup_error": backup_error}, f)

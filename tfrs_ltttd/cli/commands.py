@@ -174,11 +174,11 @@ def run_train(args: argparse.Namespace) -> int:
   if not args.output:
     raise ValueError("--output is required: the checkpoint folder to write.")
   check_output(args.output, new=True)
-  model, _, source, model_config = train_model(args)
+  model, data, source, model_config = train_model(args)
   if not is_chief():  # in a cluster, worker 0 (or the chief) writes
     print("Not the chief: leaving the checkpoint to worker 0.")
     return 0
-  path = checkpoint.save(model, source, model_config, args.output)
+  path = checkpoint.save(model, source, model_config, args.output, data=data)
   print(f"Checkpoint written to {path}")
   return 0
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import Dict, Mapping, Optional, Tuple
+import hashlib
+from typing import Any, Dict, Mapping, Optional, Tuple
 
 import numpy as np
 
@@ -75,6 +76,31 @@ class Interactions:
     """Share of train interactions per item row: the in-batch sampling law."""
     counts = np.bincount(self.train["item"], minlength=self.num_items)
     return (counts / max(counts.sum(), 1)).astype(np.float32)
+
+  def fingerprint(self) -> Dict[str, Any]:
+    """What identifies this data: its sizes, and a SHA-256 of every table
+    (ids, features, interactions), so that two data sets of equal sizes
+    still tell apart.
+
+    Example:
+
+    >>> from tfrs_ltttd.data import synthetic
+    >>> a = synthetic.generate(synthetic.SyntheticConfig(40, 60, seed=1))
+    >>> b = synthetic.generate(synthetic.SyntheticConfig(40, 60, seed=2))
+    >>> a.fingerprint()["items"] == b.fingerprint()["items"] == 60
+    True
+    >>> a.fingerprint()["sha256"] == b.fingerprint()["sha256"]
+    False
+    """
+    digest = hashlib.sha256()
+    for table in (self.users, self.items, self.train, self.test):
+      for name in sorted(table):
+        values = np.ascontiguousarray(table[name])
+        digest.update(f"{name}:{values.dtype.str}:{values.shape}".encode())
+        digest.update(values.tobytes())
+    return {"users": self.num_users, "items": self.num_items,
+            "train": len(self.train["user"]), "test": len(self.test["user"]),
+            "sha256": digest.hexdigest()}
 
 
 def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):

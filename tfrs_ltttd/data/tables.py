@@ -34,7 +34,6 @@ the column, and what was expected.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
 import pathlib
 from typing import Dict, Mapping, Optional, Sequence
@@ -42,6 +41,7 @@ from typing import Dict, Mapping, Optional, Sequence
 import numpy as np
 import pandas as pd
 
+from tfrs_ltttd._io import sha256
 from tfrs_ltttd.data.interactions import Interactions, split_by_time
 from tfrs_ltttd.layers.features import PAD_ID
 from tfrs_ltttd.settings import Range, check, range_of, setting
@@ -483,14 +483,7 @@ class TableSource:
 
   def fingerprints(self) -> Dict[str, str]:
     """SHA-256 of each file, to notice a file changed since training."""
-    out = {}
-    for key, path in self.files().items():
-      digest = hashlib.sha256()
-      with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-          digest.update(block)
-      out[key] = digest.hexdigest()
-    return out
+    return {key: sha256(path) for key, path in self.files().items()}
 
   def load(self) -> Interactions:
     """Reads the files into `Interactions` (see `from_dataframes`)."""

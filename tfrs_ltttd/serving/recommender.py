@@ -155,6 +155,12 @@ class Recommender(tf.Module):
         tf.shape(t)[0], tf.shape(named[first])[0],
         message=f"input '{name}' must hold one row per query, as "
         f"'{first}' does") for name, t in sorted(named.items())]
+    if HISTORY_IDS in features and HISTORY_LABELS in features:
+      checks.append(tf.debugging.assert_equal(
+          tf.shape(features[HISTORY_IDS])[1],
+          tf.shape(features[HISTORY_LABELS])[1],
+          message=f"inputs '{HISTORY_IDS}' and '{HISTORY_LABELS}' must be "
+          "equally long: one label per history item"))
     with tf.control_dependencies(checks):
       for name in list(self.query_tower.numeric) + [HISTORY_LABELS]:
         if name in features:
@@ -182,9 +188,15 @@ class Recommender(tf.Module):
     return self.transformer(inputs, training=False)
 
   def _search(self, q):
+    batch = tf.shape(q)[0]
+    if self.index_kind == "scann":
+      # ScaNN's op fails on an empty batch: search one zero query more and
+      # drop it (no control flow in the graph).
+      q = tf.concat([q, tf.zeros([1, q.shape[-1]], q.dtype)], axis=0)
     scores, rows = self.index(q, k=self.num_candidates)
     shape = [None, self.num_candidates]  # ScaNN's outputs have no static shape
-    return tf.ensure_shape(scores, shape), tf.ensure_shape(rows, shape)
+    return (tf.ensure_shape(scores[:batch], shape),
+            tf.ensure_shape(rows[:batch], shape))
 
   def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""

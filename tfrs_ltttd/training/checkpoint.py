@@ -1,10 +1,16 @@
 """Training checkpoints: weights plus the configs that rebuild the model.
 
-A checkpoint folder holds `ltttd_config.json` (the model config and the data:
-the synthetic generator's config, or the files of a `tables.TableSource` with
-their SHA-256, read again at load) and `weights.*` (a TensorFlow checkpoint). It is written to a
-temporary folder and renamed into place, so a failed save never leaves a
-half-written checkpoint, and an existing one is never replaced.
+A checkpoint folder holds `weights.*` (a TensorFlow checkpoint) and
+`ltttd_config.json`: the model config, the data (the synthetic generator's
+config, or the files of a `tables.TableSource` with their SHA-256, read again
+at load), the data's fingerprint (`Interactions.fingerprint`: sizes and a
+hash of ids, features and interactions) and the SHA-256 of every weights
+file. `load` checks all of them before it reads a weight: a missing,
+truncated, damaged or swapped weights file, changed data files, or data that
+no longer rebuilds the same ids each end in one line naming the checkpoint
+and what differs. The folder is written to a temporary path and renamed into
+place, so a failed save never leaves a half-written checkpoint, and an
+existing one is never replaced.
 """
 
 from __future__ import annotations
@@ -18,9 +24,10 @@ from typing import Tuple, Union
 import numpy as np
 import tensorflow as tf
 
-from tfrs_ltttd._io import atomic_path
+from tfrs_ltttd._io import atomic_path, sha256
 from tfrs_ltttd.data import synthetic, tables
 from tfrs_ltttd.data.history import serving_query
+from tfrs_ltttd.data.interactions import Interactions
 from tfrs_ltttd.models.config import ModelConfig
 
 CONFIG_FILE = "ltttd_config.json"
@@ -31,7 +38,7 @@ DataSource = Union[synthetic.SyntheticConfig, tables.TableSource]
 
 
 def save(model, data_config: DataSource, model_config: ModelConfig,
-         path: str | os.PathLike) -> pathlib.Path:
+         path: str | os.PathLike, *, data: Interactions) -> pathlib.Path:
   """Saves `model`'s weights and configs to the new folder `path`.
 
   Args:
@@ -40,6 +47,7 @@ def save(model, data_config: DataSource, model_config: ModelConfig,
       or the files it was read from.
     model_config: its `ModelConfig`.
     path: a folder that does not exist yet.
+    data: the data it was trained on (its fingerprint is recorded).
 
   Returns:
     The checkpoint folder.
@@ -52,7 +60,9 @@ def save(model, data_config: DataSource, model_config: ModelConfig,
     tmp.mkdir()
     model.save_weights(str(tmp / WEIGHTS))
     record = {"data": dataclasses.asdict(data_config),
-              "model": dataclasses.asdict(model_config)}
+              "model": dataclasses.asdict(model_config),
+              "data_fingerprint": data.fingerprint(),
+              "weights": {f.name: sha256(f) for f in sorted(tmp.iterdir())}}
     if isinstance(data_config, tables.TableSource):
       record["data_kind"] = "tables"
       record["fingerprints"] = data_config.fingerprints()
@@ -76,9 +86,10 @@ def load(path: str | os.PathLike) -> Tuple[object, object]:
               synthetic.SyntheticConfig(**configs["data"]))
     model_config = ModelConfig(**{**configs["model"], "hidden_units": tuple(
         configs["model"]["hidden_units"])})
-  except (KeyError, TypeError, json.JSONDecodeError) as error:
+  except (KeyError, TypeError, ValueError) as error:
     raise ValueError(f"{config_file}: not a valid checkpoint config "
-                     f"({error}).") from error
+                     f"({error})") from None
+  _check_weights(path, configs.get("weights"))
   if isinstance(source, tables.TableSource):
     for key, path_ in source.files().items():
       if not os.path.isfile(path_):
@@ -94,10 +105,42 @@ def load(path: str | os.PathLike) -> Tuple[object, object]:
     data = source.load()
   else:
     data = synthetic.generate(source)
+  _check_data(path, configs.get("data_fingerprint"), data.fingerprint())
   model = LTTTDModel.from_data(data, model_config)
   probe = {"query": serving_query(data, np.arange(1),
                                   model_config.history_length),
            "candidates": {k: v[:1][None] for k, v in data.items.items()}}
   model(tf.nest.map_structure(tf.constant, probe))  # create the variables
-  model.load_weights(str(path / WEIGHTS)).expect_partial()
+  try:
+    model.load_weights(str(path / WEIGHTS)).expect_partial()
+  except (tf.errors.OpError, ValueError, AssertionError) as error:
+    reason = " ".join(str(getattr(error, "message", error)).split())[:300]
+    raise ValueError(f"{path / WEIGHTS}: the weights do not fit the model "
+                     f"its config builds ({reason}).") from None
   return model, data
+
+
+def _check_weights(path: pathlib.Path, saved) -> None:
+  """Every weights file the config lists, present and unchanged."""
+  if saved is None:
+    return  # written before checkpoints recorded their files
+  for name, digest in sorted(saved.items()):
+    file = path / name
+    if not file.is_file():
+      raise ValueError(f"{file}: missing; the checkpoint is incomplete.")
+    if sha256(file) != digest:
+      raise ValueError(f"{file}: damaged or from another checkpoint (its "
+                       f"SHA-256 differs from the one {CONFIG_FILE} "
+                       "recorded).")
+
+
+def _check_data(path: pathlib.Path, saved, now) -> None:
+  """The data read again is the data the checkpoint was trained on."""
+  if saved is None or saved == now:
+    return
+  differs = [f"{key} {saved.get(key)} -> {now.get(key)}"
+             for key in ("users", "items", "train", "test")
+             if saved.get(key) != now.get(key)] or [
+                 "same sizes, other ids, features or interactions"]
+  raise ValueError(f"{path}: the data read for this checkpoint is not the "
+                   f"data it was trained on ({'; '.join(differs)}).")

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
+import json
 import os
 import shutil
 import time
-from typing import Dict, List, Optional, Sequence
+from typing import Any, Dict, List, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -97,6 +100,25 @@ def _per_worker(data, config, epoch, pairs, built, sampler):
           num_pairs // config.batch_size)
 
 
+def run_fingerprint(model, data: Interactions,
+                    config: TrainConfig) -> Dict[str, Any]:
+  """What a resumable run is: its settings, its data's fingerprint and a
+  hash of its layers' configs (auto-numbered layer names left out)."""
+  def unnamed(value):
+    if isinstance(value, dict):
+      return {k: unnamed(v) for k, v in value.items() if k != "name"}
+    if isinstance(value, (list, tuple)):
+      return [unnamed(v) for v in value]
+    return value
+  layers = [model.query_tower, model.item_tower, model.transformer,
+            model.task]
+  text = json.dumps(unnamed([layer.get_config() for layer in layers]),
+                    sort_keys=True, default=str)
+  return {"train_config": dataclasses.asdict(config),
+          "data": data.fingerprint(),
+          "model": hashlib.sha256(text.encode()).hexdigest()}
+
+
 def fit(
     model,
     data: Interactions,
@@ -166,7 +188,8 @@ def fit(
       model.compile(optimizer=tf.keras.optimizers.Adam(config.learning_rate))
   history: Dict[str, List[float]] = {}
   gamma = model.task.gamma
-  backup = (TrainingBackup(backup_dir, model, backup_every_steps)
+  backup = (TrainingBackup(backup_dir, model, backup_every_steps,
+                           fingerprint=run_fingerprint(model, data, config))
             if backup_dir else None)
   first_epoch, first_step = backup.restore() if backup else (0, 0)
   for epoch in range(first_epoch, config.epochs):
