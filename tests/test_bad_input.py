@@ -4,6 +4,7 @@ traceback, and nothing on disk changes; unusual but valid data is read as
 written."""
 
 import math
+import os
 import random
 
 import numpy as np
@@ -333,3 +334,16 @@ def test_a_corrupted_file_never_trains_a_model(tmp_path, capsys):
   captured = capsys.readouterr()
   assert "events.csv:" in captured.err and "Epoch" not in captured.out
   assert not (tmp_path / "c").exists()
+
+
+@pytest.mark.parametrize("command", ["train", "evaluate", "export"])
+def test_an_unwritable_output_folder_is_refused_before_any_work(
+    command, tmp_path, capsys, monkeypatch):
+  # A read-only folder, as the check sees it (root may write anywhere, so
+  # the permission itself cannot be set up here).
+  monkeypatch.setattr(os, "access", lambda path, mode: False)
+  assert cli.main([command, "--output", str(tmp_path / "out")]) == 2
+  captured = capsys.readouterr()
+  assert f"--output {tmp_path / 'out'}: the folder {tmp_path} is not " \
+         "writable." in captured.err
+  assert "Epoch" not in captured.out and not (tmp_path / "out").exists()

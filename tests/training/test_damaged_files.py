@@ -101,11 +101,13 @@ def test_a_damaged_checkpoint_is_named_in_one_line(damage, message,
     checkpoint.load(path)
   assert str(info.value).startswith(f"{file}: {message}")
   out = tmp_path / "models"
+  before = {p.name: p.read_bytes() for p in path.iterdir()}
   assert cli.main(["export", "--checkpoint", str(path), "--output",
                    str(out)]) == 2
   err = capsys.readouterr().err
   assert f"{file}: {message}" in err and len(err.strip().splitlines()) == 1
   assert not out.exists() or not any(out.rglob("saved_model.pb"))
+  assert {p.name: p.read_bytes() for p in path.iterdir()} == before
 
 
 def test_weights_from_another_checkpoint_are_refused(checkpoints, tmp_path):
