@@ -111,7 +111,6 @@ def strategy_named(name: str, shard_bytes: int = 0):
   `multi_worker` and `parameter_server` read the cluster from the
   `TF_CONFIG` environment variable (see README.md, "Distributed training").
   """
-
   if name == "default":
     return tf.distribute.get_strategy()
   if name == "mirrored":
@@ -128,7 +127,6 @@ def strategy_named(name: str, shard_bytes: int = 0):
 
 def is_chief() -> bool:
   """True unless TF_CONFIG names this process a worker other than 0."""
-
   task = json.loads(os.environ.get("TF_CONFIG", "{}")).get("task", {})
   return task.get("type", "worker") in ("chief", "worker") and (
       task.get("type") == "chief" or task.get("index", 0) == 0)

@@ -21,8 +21,8 @@ import dataclasses
 import numpy as np
 
 from tfrs_ltttd.data.interactions import Interactions
-from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE, POSITIVE_INT, SEED,
-                                 Range, check, setting)
+from tfrs_ltttd.settings import (NON_NEGATIVE, OPEN_SHARE, POSITIVE,
+                                 POSITIVE_INT, SEED, Range, check, setting)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -54,8 +54,7 @@ class SyntheticConfig:
   num_categories: int = setting(12, POSITIVE_INT)
   latent_dim: int = setting(8, POSITIVE_INT)
   interactions_per_user: int = setting(20, Range(low=5, integer=True))
-  test_fraction: float = setting(0.2, Range(low=0, high=1, low_open=True,
-                                            high_open=True))
+  test_fraction: float = setting(0.2, OPEN_SHARE)
   popularity: float = setting(0.5, Range())
   price_affinity: float = setting(1.0, Range())
   noise: float = setting(0.5, NON_NEGATIVE)

@@ -44,7 +44,7 @@ import pandas as pd
 from tfrs_ltttd._io import sha256
 from tfrs_ltttd.data.interactions import Interactions, split_by_time
 from tfrs_ltttd.layers.features import PAD_ID
-from tfrs_ltttd.settings import Range, check, range_of, setting
+from tfrs_ltttd.settings import OPEN_SHARE, Range, check, range_of, setting
 
 COLUMNS = ("user", "item", "timestamp", "rating", "label")
 KINDS = ("categorical", "numeric", "multi")
@@ -195,7 +195,7 @@ def _times(values: pd.Series, column: str, name: str, is_csv: bool
   what = ("unix seconds or an ISO 8601 date or date-time, one form in every "
           "row")
   if pd.api.types.is_datetime64_any_dtype(values.dtype):
-    dates = pd.to_datetime(values, utc=True)
+    dates = values
   else:
     numbers = pd.to_numeric(values, errors="coerce")
     if numbers.notna().any() or values.isna().any():
@@ -207,8 +207,15 @@ def _times(values: pd.Series, column: str, name: str, is_csv: bool
     row = values.index[np.argmax(bad)]
     raise TableError(f"{_where(name, row, is_csv)}: column '{column}' must "
                      f"be {what}, got {_plain(values.loc[row])!r}.")
+  return _seconds(dates)
+
+
+def _seconds(dates: pd.Series) -> np.ndarray:
+  """Datetimes (naive ones read as UTC) as float unix seconds, whatever
+  their unit."""
   epoch = pd.Timestamp(0, tz="UTC")
-  return ((dates - epoch) / pd.Timedelta(seconds=1)).to_numpy(np.float64)
+  return ((pd.to_datetime(dates, utc=True) - epoch)
+          / pd.Timedelta(seconds=1)).to_numpy(np.float64)
 
 
 def _numbers(values: pd.Series, column: str, name: str, is_csv: bool,
@@ -283,7 +290,7 @@ def _features(table: pd.DataFrame, id_column: str, kinds: Mapping[str, str],
     kind = kinds.get(column) or _guess_kind(values, separator)
     if kind == "numeric":
       if pd.api.types.is_datetime64_any_dtype(values.dtype):
-        values = values.astype("int64") / 1e9
+        values = pd.Series(_seconds(values), index=values.index)
       numbers = pd.to_numeric(values, errors="coerce")
       bad = numbers.isna() & values.notna()
       if bad.any():
@@ -470,8 +477,7 @@ class TableSource:
   kinds: Dict[str, str] = dataclasses.field(default_factory=dict)
   separator: str = "|"
   relevant_rating: float = setting(4.0, Range())
-  test_fraction: float = setting(0.2, Range(low=0, high=1, low_open=True,
-                                            high_open=True))
+  test_fraction: float = setting(0.2, OPEN_SHARE)
 
   def __post_init__(self):
     check(self)

@@ -20,8 +20,8 @@ from tfrs_ltttd.data.interactions import Interactions, validation_split
 from tfrs_ltttd.evaluation import protocol
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
-from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE_INT, SHARE, Range,
-                                 check, setting)
+from tfrs_ltttd.settings import (NON_NEGATIVE, OPEN_SHARE, POSITIVE_INT,
+                                 SHARE, check, setting)
 from tfrs_ltttd.training import loop
 from tfrs_ltttd.training.config import TrainConfig
 
@@ -45,9 +45,7 @@ class SearchSpace:
   min_epochs: int = setting(2, POSITIVE_INT)
   list_holdout_fractions: Tuple[float, ...] = setting((0.0, 0.2), SHARE)
   gammas: Tuple[float, ...] = setting((0.2, 1.0), NON_NEGATIVE)
-  validation_fraction: float = setting(0.1, Range(low=0, high=1,
-                                                  low_open=True,
-                                                  high_open=True))
+  validation_fraction: float = setting(0.1, OPEN_SHARE)
 
   def __post_init__(self):
     check(self)

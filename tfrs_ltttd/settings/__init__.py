@@ -2,5 +2,6 @@
 share."""
 
 from tfrs_ltttd.settings.ranges import (NON_NEGATIVE, NON_NEGATIVE_INT,
-                                        POSITIVE, POSITIVE_INT, SEED, SHARE,
-                                        Range, check, range_of, setting)
+                                        OPEN_SHARE, POSITIVE, POSITIVE_INT,
+                                        SEED, SHARE, Range, check, range_of,
+                                        setting)

@@ -97,6 +97,8 @@ NON_NEGATIVE = Range(low=0)
 POSITIVE_INT = Range(low=1, integer=True)
 NON_NEGATIVE_INT = Range(low=0, integer=True)
 SHARE = Range(low=0, high=1, high_open=True)
+#: A share that must hold something on both sides (a held-out split).
+OPEN_SHARE = Range(low=0, high=1, low_open=True, high_open=True)
 SEED = Range(low=0, high=2**32 - 1, integer=True)
 
 
