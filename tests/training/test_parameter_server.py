@@ -78,17 +78,23 @@ def test_two_workers_two_parameter_servers_train_and_serve(tmp_path):
   assert sorted(d.split("/device")[0] for d in table["devices"]) == [
       "/job:ps/replica:0/task:0", "/job:ps/replica:0/task:1"], table
   history = report["history"]
-  for term in ("retrieval_loss", "ranking_loss", "loss"):
+  for term in ("retrieval_loss", "loss"):
     assert history[term][-1] < history[term][0], (term, history[term])
-  # Distillation joins after a warm-up epoch (weight 0): the logged total
-  # is then the sum of the three epoch means, as in one process. (Its own
-  # value rises in such short runs, in one process too: the teacher moves
-  # faster than the student follows.)
-  for epoch in (2, 3):
+  # Hard negatives join the lists from the second epoch on, which raises the
+  # ranking loss once; from there it falls.
+  ranking = history["ranking_loss"]
+  assert min(ranking[2:]) < ranking[1], ranking
+  # The logged total is the weighted sum of the terms' epoch means (exact in
+  # one process: tests/models/test_ltttd.py). Here two workers add to the
+  # same metric variables while the chief reads them, so an epoch's values
+  # are read up to a step apart: the identity holds to a few per cent.
+  # Distillation (gamma 1) joins after the warm-up epoch.
+  for epoch in range(4):
+    gamma = 0.0 if epoch < 1 else 1.0
     np.testing.assert_allclose(
         history["loss"][epoch],
-        sum(history[t][epoch] for t in ("retrieval_loss", "ranking_loss",
-                                        "distillation_loss")), rtol=1e-4)
+        history["retrieval_loss"][epoch] + history["ranking_loss"][epoch]
+        + gamma * history["distillation_loss"][epoch], rtol=0.05)
   assert history["distillation_loss"][1] > 0
 
   # The sharded checkpoint loads into a plain model, equal to the chief's,
