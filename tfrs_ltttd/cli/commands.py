@@ -14,7 +14,6 @@ import time
 import tensorflow as tf
 
 from tfrs_ltttd.cli import sources
-from tfrs_ltttd.data import movielens
 from tfrs_ltttd.evaluation import baselines, protocol as evaluation
 from tfrs_ltttd.experiments import compare, report, tuning
 from tfrs_ltttd.models import LTTTDModel, ModelConfig
@@ -205,8 +204,7 @@ def run_export(args: argparse.Namespace) -> int:
   return 0
 
 
-DATASETS = ("synthetic", "movielens-100k", "movielens-1m",
-            "movielens-latest-small")
+DATASETS = ("synthetic",) + sources.NAMED
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
@@ -239,13 +237,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
   elif args.data == "synthetic":
     data = sources.load(sources.data_source(args))
   else:
-    path = args.path or (movielens.default_path()
-                         if args.data == "movielens-100k" else None)
-    if path is None:
-      raise ValueError(f"--path is required for --data {args.data}: the "
-                       "folder holding its files (nothing is downloaded).")
-    data = sources.describe(args.data,
-                            movielens.load(path, args.data.split("-", 1)[1]))
+    data = sources.describe(args.data, sources.named(args.data, args.path))
   tuning_record = None
   if searched:
     print(f"Choosing {', '.join(searched)} on a validation split cut from "

@@ -183,9 +183,11 @@ def main(argv: Optional[List[str]] = None) -> int:
       "transformer, data, budgets and seeds), prints a side-by-side table and "
       "writes it as JSON and Markdown with PNG plots.")
   evaluate.add_argument("--data", choices=commands.DATASETS, default="synthetic")
-  evaluate.add_argument("--path", help="folder of the MovieLens files "
-                        "(for movielens-100k, default: $TFRS_LTTTD_MOVIELENS_"
-                        "100K or ../shared/data/ml-100k)")
+  evaluate.add_argument("--path", help="folder of the --data files "
+                        "(default for movielens-100k: $TFRS_LTTTD_MOVIELENS_"
+                        "100K or ../shared/data/ml-100k; for amazon-beauty: "
+                        "$TFRS_LTTTD_AMAZON_BEAUTY or "
+                        "../shared/data/amazon-beauty)")
   evaluate.add_argument("--seeds", type=_number(SEED), nargs="+",
                         default=[0, 1, 2])
   evaluate.add_argument("--epochs", type=_field(TrainConfig, "epochs"),

@@ -6,7 +6,10 @@ from __future__ import annotations
 import argparse
 import os
 
-from tfrs_ltttd.data import synthetic, tables
+from tfrs_ltttd.data import amazon, movielens, synthetic, tables
+
+NAMED = ("movielens-100k", "movielens-1m", "movielens-latest-small",
+         "amazon-beauty")
 
 
 def data_source(args: argparse.Namespace):
@@ -59,3 +62,17 @@ def describe(what: str, data):
         f"{len(data.train['user'])} train / {len(data.test['user'])} test "
         "interactions.")
   return data
+
+
+def named(name: str, path: str | None = None):
+  """Reads the data set `name` of `NAMED` from folder `path`, by default the
+  one its reader finds (MovieLens 100K and Amazon Beauty only)."""
+  reader = amazon if name == "amazon-beauty" else movielens
+  if path is None and name in ("movielens-100k", "amazon-beauty"):
+    path = reader.default_path()
+  if path is None:
+    raise ValueError(f"--path is required for --data {name}: the folder "
+                     "holding its files (nothing is downloaded).")
+  if reader is amazon:
+    return amazon.load(path)
+  return movielens.load(path, name.split("-", 1)[1])

@@ -494,8 +494,12 @@ class TableSource:
   def load(self) -> Interactions:
     """Reads the files into `Interactions` (see `from_dataframes`)."""
     columns = {**dict(zip(COLUMNS, COLUMNS)), **self.columns}
+    # Codes are read as written: a categorical column of integers with
+    # empty cells stays "7", not the float 7.0.
+    codes = tuple(c for c, kind in self.kinds.items() if kind != "numeric")
     ids = {"interactions": (columns["user"], columns["item"]),
-           "users": (columns["user"],), "items": (columns["item"],)}
+           "users": (columns["user"],) + codes,
+           "items": (columns["item"],) + codes}
     tables = {key: read_table(path, ids[key])
               for key, path in self.files().items()}
     return from_dataframes(
