@@ -53,7 +53,7 @@ setuptools.setup(
     long_description_content_type="text/markdown",
     packages=setuptools.find_packages(include=["tfrs_ltttd", "tfrs_ltttd.*"]),
     python_requires=">=3.11,<3.14",
-    install_requires=["matplotlib>=3.7,<4"],
+    install_requires=["matplotlib>=3.7,<4", "optuna>=4,<6"],
     extras_require={
         **STACKS,
         "test": ["pytest>=7", "nbformat>=5.9", "nbclient>=0.9",

@@ -131,7 +131,8 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
   assert cli.main(["train", "--output", str(ckpt), "--epochs", "1"] + own) == 0
   assert "events.csv: 120 users, 80 items" in capsys.readouterr().out
   assert cli.main(["evaluate", "--seeds", "0", "--epochs", "1", "--gamma",
-                   "0.5", "--list-holdout-fraction", "0", "--output",
+                   "0.5", "--list-holdout-fraction", "0", "--history-length",
+                   "5", "--output",
                    str(tmp_path / "report")] + own) == 0
   assert (tmp_path / "report" / "events.json").is_file()
   assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
@@ -152,6 +153,8 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["evaluate", "--data", "movielens-1m", "--path", "/no/such/folder"],
      "/no/such/folder: no such folder"),
+    (["evaluate", "--data", "amazon-beauty", "--path", "/no/such/folder"],
+     "/no/such/folder: no interactions.csv"),
     (["train", "--output", "OUT", "--interactions", "/no/such.csv"],
      "/no/such.csv: file not found"),
     (["train", "--output", "OUT", "--items", "x.csv"],

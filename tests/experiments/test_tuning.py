@@ -1,9 +1,11 @@
 import numpy as np
+import optuna
 import pytest
 
 from tests._references import assert_never_saw_test
 from tfrs_ltttd import ModelConfig, TrainConfig, tuning
 from tfrs_ltttd.data import synthetic
+from tfrs_ltttd.data.interactions import validation_split
 from tfrs_ltttd.evaluation import protocol
 
 SMALL = ModelConfig(output_dim=8, embedding_dim=8, hidden_units=(16,),
@@ -26,21 +28,44 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
     return real(model, d, *args, **kwargs)
 
   monkeypatch.setattr(protocol, "evaluate", spy)
-  space = tuning.SearchSpace(max_epochs=3, min_epochs=1,
+  space = tuning.SearchSpace(max_epochs=3, min_epochs=1, trials=4,
+                             history_lengths=(4, 500), output_dims=(8,),
+                             sampled_negative_shares=(0.0, 0.5),
                              list_holdout_fractions=(0.0, 0.3), gammas=(0.5,))
+  lines = []
   model_config, train_config, record = tuning.choose_settings(
-      data, SMALL, TRAIN, space)
+      data, SMALL, TRAIN, space, log=lines.append)
   # Every score came from data without a single test interaction.
   assert_never_saw_test(seen, data)
-  # The choice is the best score seen, and the configs carry it.
+  # Four of the eight settings, each once, the given one first; one line
+  # per trial with the time left.
+  tried = [t["params"] for t in record["trials"]]
+  assert len(tried) == 4
+  assert len({tuple(sorted(p.items())) for p in tried}) == 4
+  assert tried[0] == {"history_length": 4, "output_dim": 8,
+                      "sampled_negative_share": 0.0,
+                      "list_holdout_fraction": 0.0}
+  assert sum("left" in line and "trial" in line for line in lines) == 4
+  # A pruned trial stopped early; the others ran every epoch.
+  for trial in record["trials"]:
+    assert len(trial["curve"]) == 3 or trial["pruned"]
+  # The choice is the best (trial, epoch) seen, and the configs carry it.
   chosen = record["chosen"]
-  assert set(record["epochs_curves"]) == {"0", "0.3"}
-  assert all(len(rows) == 3 for rows in record["epochs_curves"].values())
+  winner = max(record["trials"], key=lambda t: t["quality"])
+  assert winner["quality"] == max(
+      row["quality"] for t in record["trials"] for row in t["curve"])
+  assert chosen["epochs"] == winner["epochs"] == train_config.epochs
+  # "500" reads the whole history: H is capped at the longest one.
+  longest = np.bincount(validation_split(data, 0.1).train["user"]).max()
+  assert model_config.history_length == min(
+      winner["params"]["history_length"], longest)
+  assert train_config.num_sampled_negatives == round(
+      winner["params"]["sampled_negative_share"] * TRAIN.batch_size)
+  assert train_config.list_holdout_fraction == winner["params"][
+      "list_holdout_fraction"]
   assert [r["gamma"] for r in record["gamma"]] == [0.0, 0.5]
   best_gamma = max(record["gamma"], key=lambda r: r["quality"])["gamma"]
   assert chosen["gamma"] == best_gamma == model_config.gamma
-  assert train_config.epochs == chosen["epochs"]
-  assert train_config.list_holdout_fraction == chosen["list_holdout_fraction"]
   assert train_config.distillation_warmup_epochs == (
       chosen["epochs"] // 2 if best_gamma else 0)
   for row in record["gamma"]:
@@ -48,6 +73,27 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
         row["recall@90"] * row["ndcg@10"]))
 
 
+def test_the_pruner_stops_a_trial_behind_the_best_at_its_rung():
+  # Optuna's successive halving, as choose_settings sets it up: with
+  # min_resource 1 and reduction factor 2, a second trial worse than the
+  # first at epoch 1 is pruned there; a better one goes on.
+  study = optuna.create_study(
+      direction="maximize", pruner=optuna.pruners.SuccessiveHalvingPruner(
+          min_resource=1, reduction_factor=2))
+  verdicts = []
+  for first_epoch_score in (0.5, 0.3, 0.7):
+    trial = study.ask()
+    trial.report(first_epoch_score, 1)
+    verdicts.append(trial.should_prune())
+    study.tell(trial, first_epoch_score)
+  assert verdicts == [False, True, False]
+
+
 def test_bad_search_space_is_named():
   with pytest.raises(ValueError, match="min_epochs"):
     tuning.SearchSpace(max_epochs=2, min_epochs=3)
+
+
+def test_an_empty_grid_is_named():
+  with pytest.raises(ValueError, match="SearchSpace.output_dims is empty"):
+    tuning.SearchSpace(output_dims=())

@@ -212,16 +212,21 @@ def run_evaluate(args: argparse.Namespace) -> int:
   # Settings and the output folder are checked before any data is read.
   model_config = ModelConfig(
       gamma=args.gamma if args.gamma is not None else 0.0,
-      temperature=args.temperature, history_length=args.history_length,
-      dropout=args.dropout)
+      temperature=args.temperature, dropout=args.dropout,
+      history_length=(args.history_length if args.history_length is not None
+                      else ModelConfig.history_length))
   train_config = TrainConfig(
       epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
       or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0,
       batch_size=args.batch_size, list_batch_size=args.list_batch_size)
-  searched = [name for name in ("epochs", "gamma", "list_holdout_fraction")
+  searched = [name for name in ("epochs", "gamma", "list_holdout_fraction",
+                                "history_length")
               if getattr(args, name) is None]
   space = tuning.SearchSpace(
-      max_epochs=args.max_epochs,
+      max_epochs=args.max_epochs, trials=args.trials,
+      history_lengths=((args.history_length,)
+                       if args.history_length is not None
+                       else tuning.SearchSpace.history_lengths),
       list_holdout_fractions=((args.list_holdout_fraction,)
                               if args.list_holdout_fraction is not None
                               else tuning.SearchSpace.list_holdout_fractions),
@@ -240,19 +245,19 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = sources.describe(args.data, sources.named(args.data, args.path))
   tuning_record = None
   if searched:
-    print(f"Choosing {', '.join(searched)} on a validation split cut from "
-          "train (the test split is not read) ...")
+    print(f"Choosing {', '.join(searched + ['output_dim', 'sampled negatives'])}"
+          " on a validation split cut from train (the test split is not "
+          "read) ...")
     tuned_model, tuned_train, tuning_record = tuning.choose_settings(
         data, model_config, train_config, space, seed=args.seeds[0],
         log=print)
     # What the user fixed stays fixed.
     model_config = dataclasses.replace(
-        model_config, gamma=(args.gamma if args.gamma is not None
-                             else tuned_model.gamma))
+        tuned_model, gamma=(args.gamma if args.gamma is not None
+                            else tuned_model.gamma))
     train_config = dataclasses.replace(
-        train_config,
+        tuned_train,
         epochs=args.epochs or tuned_train.epochs,
-        list_holdout_fraction=tuned_train.list_holdout_fraction,
         distillation_warmup_epochs=(
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))

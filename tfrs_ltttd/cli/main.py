@@ -216,8 +216,14 @@ def main(argv: Optional[List[str]] = None) -> int:
                         "the lists (not retrieval positives); default: "
                         "chosen on validation from 0 and 0.2")
   evaluate.add_argument("--history-length",
-                        type=_field(ModelConfig, "history_length"), default=50,
-                        help="H, the history read (0: none)")
+                        type=_field(ModelConfig, "history_length"),
+                        help="H, the history read (0: none); default: chosen "
+                        "on validation from 20, 50 and 200")
+  evaluate.add_argument("--trials", type=_field(SearchSpace, "trials"),
+                        default=SearchSpace.trials,
+                        help="settings of the towers and lists tried on "
+                        "validation (H, d, sampled negatives, list make-up; "
+                        "default %(default)s)")
   evaluate.add_argument("--gammas", type=_field(ModelConfig, "gamma"),
                         nargs="*", default=[],
                         help="also sweep these distillation strengths on "
