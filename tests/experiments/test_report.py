@@ -35,10 +35,13 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   assert cli.main(["evaluate", "--data", "synthetic", "--num-users", "150",
                    "--num-items", "220", "--seeds", "0", "1", "--epochs", "1",
                    "--gamma", "0.2", "--list-holdout-fraction", "0",
-                   "--gammas", "0", "1", "--output", str(tmp_path),
-                   "--name", "tiny"]) == 0
+                   "--gammas", "0", "1", "--trials", "2", "--max-epochs",
+                   "1", "--output", str(tmp_path), "--name", "tiny"]) == 0
   result = json.loads((tmp_path / "tiny.json").read_text())
   _check(result)
+  # H was not given: two settings were tried on validation, both reported.
+  assert len(result["tuning"]["trials"]) == 2
+  assert result["wall_s"] > result["tuning"]["wall_s"] > 0
   assert [row["gamma"] for row in result["gamma_sweep"]] == [0.0, 1.0]
   for suffix in ("_recall.png", "_losses.png", "_gamma.png"):
     assert (tmp_path / f"tiny{suffix}").stat().st_size > 1000
@@ -46,6 +49,8 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   assert "| ndcg@10 |" in table and "| irretrievable@100 |" in table
   assert "| metric | popularity | EASE | cascade towers | cascade |" in table
   assert "Re-ranker lift over its own towers' order" in table
+  assert table.count(" | 1 | 1 | ") == 2  # each trial: 1 epoch run, best 1
+  assert "Whole run (data, search, 2 seeds of both systems" in table
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 

@@ -208,6 +208,7 @@ DATASETS = ("synthetic",) + sources.NAMED
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
+  start = time.perf_counter()
   tf.get_logger().setLevel("ERROR")
   # Settings and the output folder are checked before any data is read.
   model_config = ModelConfig(
@@ -224,6 +225,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
               if getattr(args, name) is None]
   space = tuning.SearchSpace(
       max_epochs=args.max_epochs, trials=args.trials,
+      min_epochs=min(tuning.SearchSpace.min_epochs, args.max_epochs),
       history_lengths=((args.history_length,)
                        if args.history_length is not None
                        else tuning.SearchSpace.history_lengths),
@@ -269,6 +271,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
   if args.gammas:
     result["gamma_sweep"] = compare.gamma_sweep(
         data, args.gammas, args.seeds[0], model_config, train_config)
+  result["wall_s"] = time.perf_counter() - start
   name = args.name or args.data
   title = f"LT-TTD vs decoupled cascade and baselines on {args.data}"
   print()

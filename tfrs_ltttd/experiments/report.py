@@ -81,6 +81,19 @@ def markdown(result: Dict[str, Any], title: str) -> str:
                           f"{k} {v}" for k, v in chosen.items()) + "."]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
+    trials = result["tuning"].get("trials", [])
+    if trials:
+      names = list(trials[0]["params"])
+      lines += ["", f"Settings tried on validation (seed "
+                f"{result['tuning']['seed']}, best epoch of each):", "",
+                "| " + " | ".join(names) + " | epochs run | best epoch | "
+                "score |", "| --- |" + " --- |" * (len(names) + 2)]
+      for trial in trials:
+        lines.append("| " + " | ".join(f"{trial['params'][n]:g}"
+                                       for n in names)
+                     + f" | {len(trial['curve'])}"
+                     + (" (pruned)" if trial["pruned"] else "")
+                     + f" | {trial['epochs']} | {trial['quality']:.4f} |")
     curve = result["tuning"].get("gamma", [])
     if curve:
       key = next(k for row in curve for k in row
@@ -98,6 +111,12 @@ def markdown(result: Dict[str, Any], title: str) -> str:
         lines.append(f"| {row['gamma']:g} | {num(row, key)} | "
                      f"{num(row, recall)} | {num(row, 'ndcg@10')} | "
                      f"{num(row, 'quality')} |")
+  if "wall_s" in result:
+    search = result.get("tuning", {}).get("wall_s")
+    lines += ["", f"Whole run (data, search, {len(result['seeds'])} seeds of "
+              f"both systems, baselines): {result['wall_s']:.0f} s"
+              + (f", of which the search {search:.0f} s." if search
+                 else ".")]
   if result.get("gamma_sweep"):
     lines += ["", "Distillation strength sweep on the test split (LT-TTD, "
               "one seed, reported, not used to choose):", "",
