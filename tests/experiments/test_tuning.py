@@ -28,7 +28,7 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
     return real(model, d, *args, **kwargs)
 
   monkeypatch.setattr(protocol, "evaluate", spy)
-  space = tuning.SearchSpace(max_epochs=3, min_epochs=1, trials=4,
+  space = tuning.SearchSpace(max_epochs=3, min_epochs=1, trials=3,
                              history_lengths=(4, 500), output_dims=(8,),
                              sampled_negative_shares=(0.0, 0.5),
                              list_holdout_fractions=(0.0, 0.3), gammas=(0.5,))
@@ -37,32 +37,36 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
       data, SMALL, TRAIN, space, log=lines.append)
   # Every score came from data without a single test interaction.
   assert_never_saw_test(seen, data)
-  # Four of the eight settings, each once, the given one first; one line
-  # per trial with the time left.
+  # Towers: three of the four settings, each once, the given one first,
+  # scored on the towers' own order; one line each with the time left.
   tried = [t["params"] for t in record["trials"]]
-  assert len(tried) == 4
-  assert len({tuple(sorted(p.items())) for p in tried}) == 4
+  assert len({tuple(sorted(p.items())) for p in tried}) == len(tried) == 3
   assert tried[0] == {"history_length": 4, "output_dim": 8,
-                      "sampled_negative_share": 0.0,
-                      "list_holdout_fraction": 0.0}
-  assert sum("left" in line and "trial" in line for line in lines) == 4
-  # A pruned trial stopped early; the others ran every epoch.
+                      "sampled_negative_share": 0.0}
+  assert sum(line.startswith("  towers") and "left" in line
+             for line in lines) == 3
   for trial in record["trials"]:
     assert len(trial["curve"]) == 3 or trial["pruned"]
-  # The choice is the best (trial, epoch) seen, and the configs carry it.
-  chosen = record["chosen"]
+    for row in trial["curve"]:
+      np.testing.assert_allclose(row["quality"], np.sqrt(
+          row["recall@90"] * row["ndcg@10_two_tower"]))
   winner = max(record["trials"], key=lambda t: t["quality"])
-  assert winner["quality"] == max(
-      row["quality"] for t in record["trials"] for row in t["curve"])
-  assert chosen["epochs"] == winner["epochs"] == train_config.epochs
   # "500" reads the whole history: H is capped at the longest one.
   longest = np.bincount(validation_split(data, 0.1).train["user"]).max()
   assert model_config.history_length == min(
       winner["params"]["history_length"], longest)
   assert train_config.num_sampled_negatives == round(
       winner["params"]["sampled_negative_share"] * TRAIN.batch_size)
-  assert train_config.list_holdout_fraction == winner["params"][
-      "list_holdout_fraction"]
+  # Lists and epochs: the best (fraction, epoch) of the whole system.
+  chosen = record["chosen"]
+  assert set(record["epochs_curves"]) == {"0", "0.3"}
+  best = max(((row["quality"], f, row["epoch"])
+              for f, rows in record["epochs_curves"].items() for row in rows))
+  assert (chosen["list_holdout_fraction"], chosen["epochs"]) == (
+      float(best[1]), best[2])
+  assert train_config.epochs == chosen["epochs"]
+  assert train_config.list_holdout_fraction == chosen["list_holdout_fraction"]
+  # Distillation.
   assert [r["gamma"] for r in record["gamma"]] == [0.0, 0.5]
   best_gamma = max(record["gamma"], key=lambda r: r["quality"])["gamma"]
   assert chosen["gamma"] == best_gamma == model_config.gamma

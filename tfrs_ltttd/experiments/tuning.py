@@ -2,20 +2,23 @@
 
 Nothing here looks at the test split: `choose_settings` cuts each user's
 latest train interactions off as validation (`validation_split`), trains on
-the rest and keeps what scores best there. The search is Optuna's
-(arXiv 1907.10902): each trial trains one candidate setting of the towers and
-the lists once, scored on validation after every epoch, so that its epoch
-count is read off its own curve, and a successive-halving pruner stops the
-trials that trail at an epoch where others were better. What it picks and
-every score it saw are returned, so a report can print them. The defaults of
-`ModelConfig` and `TrainConfig` are starting points, not settings tuned on any
-data set.
+the rest and keeps what scores best there, in three stages:
+
+1. the towers' settings, shared by LT-TTD and the cascade, searched with
+   Optuna (arXiv 1907.10902) on the towers alone: each trial trains one
+   candidate setting once, scored on validation after every epoch, and a
+   successive-halving pruner stops the trials that trail;
+2. the list make-up, with the whole system, its epochs read off the curve;
+3. the distillation strength.
+
+What it picks and every score it saw are returned, so a report can print
+them. The defaults of `ModelConfig` and `TrainConfig` are starting points,
+not settings tuned on any data set.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import itertools
 import time
 import warnings
 from typing import Any, Callable, Dict, Optional, Tuple
@@ -41,20 +44,21 @@ class SearchSpace:
   """What `choose_settings` tries.
 
   Attributes:
-    max_epochs: the longest run; each trial's epoch count is read off its
-      validation curve.
+    max_epochs: the longest run; epoch counts are read off validation
+      curves.
     min_epochs: the shortest epoch count considered, and the first epoch at
       which the pruner compares trials.
-    trials: candidate settings trained (each at most `max_epochs`); when the
-      grid below has fewer combinations, every one is tried once.
+    trials: settings of the towers trained (each at most `max_epochs`);
+      when the grid below has fewer combinations, every one is tried once.
     history_lengths: H, the history the towers read, tried (a value at
       least the longest train history reads all of it).
     output_dims: d, the towers' embedding dimension, tried.
     sampled_negative_shares: catalogue-wide sampled negatives per step, as a
       share of `batch_size`, tried (`TrainConfig.num_sampled_negatives`).
-    list_holdout_fractions: list make-ups tried (`TrainConfig`).
+    list_holdout_fractions: list make-ups tried with the chosen towers
+      (`TrainConfig`).
     gammas: distillation strengths tried at the chosen setting, each with a
-      warm-up of half the epochs (0 is always in, from the first stage).
+      warm-up of half the epochs (0 is always in, from the second stage).
     validation_fraction: each user's latest share of train held out.
   """
 
@@ -79,38 +83,38 @@ class SearchSpace:
       if not getattr(self, name):
         raise ValueError(f"SearchSpace.{name} is empty.")
 
-  def grid(self) -> Dict[str, Tuple[Any, ...]]:
-    """Setting name -> the values tried (duplicates dropped)."""
+  def towers_grid(self) -> Dict[str, Tuple[Any, ...]]:
+    """Setting of the towers -> the values tried (duplicates dropped)."""
     return {"history_length": tuple(dict.fromkeys(self.history_lengths)),
             "output_dim": tuple(dict.fromkeys(self.output_dims)),
             "sampled_negative_share": tuple(dict.fromkeys(
-                self.sampled_negative_shares)),
-            "list_holdout_fraction": tuple(dict.fromkeys(
-                self.list_holdout_fractions))}
+                self.sampled_negative_shares))}
 
 
-def quality(metrics: Dict[str, float], k: int = VALIDATION_K) -> float:
+def quality(metrics: Dict[str, float], k: int = VALIDATION_K,
+            ranking: str = "ndcg@10") -> float:
   """The selection score: the geometric mean of retrieval recall@k and the
   final NDCG@10 (UPQE without its latency term), so that a setting cannot
-  buy one stage's quality with the other's."""
+  buy one stage's quality with the other's. With `ranking="ndcg@10_two_tower"`
+  the towers' own order stands for the final one (the towers alone)."""
   return float(np.sqrt(max(metrics[f"recall@{k}"], 0.0)
-                       * max(metrics["ndcg@10"], 0.0)))
+                       * max(metrics[ranking], 0.0)))
 
 
 class _EpochScores(tf.keras.callbacks.Callback):
   """Validation metrics after every epoch of a `tfrs_ltttd.training.fit`
   run, reported to an Optuna trial, whose pruner may stop the run."""
 
-  def __init__(self, data: Interactions, k: int,
+  def __init__(self, data: Interactions, k: int, ranking: str,
                trial: Optional[optuna.Trial] = None):
     super().__init__()
-    self.data, self.k, self.trial = data, k, trial
+    self.data, self.k, self.ranking, self.trial = data, k, ranking, trial
     self.rows, self.pruned = [], False
 
   def on_epoch_end(self, epoch, logs=None):
     metrics = protocol.evaluate(self.model, self.data, k_retrieval=self.k)
     self.rows.append({"epoch": epoch + 1, **metrics,
-                      "quality": quality(metrics, self.k)})
+                      "quality": quality(metrics, self.k, self.ranking)})
     if self.trial is not None:
       self.trial.report(self.rows[-1]["quality"], epoch + 1)
       if self.trial.should_prune():
@@ -119,24 +123,25 @@ class _EpochScores(tf.keras.callbacks.Callback):
 
 
 def _run(data, model_config, train_config, k, seed, trial=None):
+  """Trains from scratch; returns the validation rows (and pruning)."""
   tf.keras.utils.set_random_seed(seed)
   model = LTTTDModel.from_data(data, model_config)
-  scores = _EpochScores(data, k, trial)
+  towers_only = not model.task.needs_lists
+  scores = _EpochScores(data, k, "ndcg@10_two_tower" if towers_only
+                        else "ndcg@10", trial)
   loop.fit(model, data, train_config, callbacks=[scores], verbose=0)
   return scores
 
 
-def _configs(params, model_config, train_config, longest):
-  history = min(params["history_length"], longest)
+def _towers(params, model_config, train_config, longest):
+  """The configs of one setting of the towers."""
   sampled = int(round(params["sampled_negative_share"]
                       * train_config.batch_size))
-  return (dataclasses.replace(model_config, gamma=0.0,
-                              history_length=history,
+  return (dataclasses.replace(model_config,
+                              history_length=min(params["history_length"],
+                                                 longest),
                               output_dim=params["output_dim"]),
-          dataclasses.replace(train_config, distillation_warmup_epochs=0,
-                              num_sampled_negatives=sampled,
-                              list_holdout_fraction=params[
-                                  "list_holdout_fraction"]))
+          dataclasses.replace(train_config, num_sampled_negatives=sampled))
 
 
 def _minutes(seconds: float) -> str:
@@ -151,21 +156,26 @@ def choose_settings(
     seed: int = 0,
     log: Optional[Callable[[str], Any]] = None,
 ) -> Tuple[ModelConfig, TrainConfig, Dict[str, Any]]:
-  """Picks the towers' and lists' settings, the epochs and distillation for
-  `data`, on validation.
+  """Picks the towers' settings, the list make-up, the epochs and the
+  distillation for `data`, on validation.
 
-  1. Up to `space.trials` settings of `space.grid()` (the one of the given
-     configs first, then the others in an order drawn with `seed`, each at
-     most once), LT-TTD without distillation, each trained for up to
-     `max_epochs` and scored on validation after every epoch (`quality`).
-     Optuna's `SuccessiveHalvingPruner` stops a trial whose score at epoch
-     `min_epochs`, `2 min_epochs`, ... is below the best half of the trials
-     that reached that epoch. The best (setting, epoch) wins.
-  2. At those, each gamma of `space.gammas` trains with a warm-up of half
+  1. Towers: up to `space.trials` settings of `space.towers_grid()` (the
+     one of the given configs first, then the others in an order drawn with
+     `seed`, each at most once) train the towers alone (the retrieval loss
+     only: LT-TTD without distillation trains its towers the same way) for
+     up to `max_epochs`, scored on validation after every epoch by `quality`
+     with the towers' own order. Optuna's `SuccessiveHalvingPruner` stops a
+     trial whose score at epoch `min_epochs`, `2 min_epochs`, ... is below
+     the best half of the trials that reached that epoch. The best setting
+     wins.
+  2. Lists: with those towers, LT-TTD without distillation trains for
+     `max_epochs` for each `list_holdout_fraction`, scored after every
+     epoch; the best (fraction, epochs) wins.
+  3. At those, each gamma of `space.gammas` trains with a warm-up of half
      the epochs; the best of them and of gamma 0 wins.
 
-  A line after every trial says what it scored, the time spent and the time
-  left if every remaining run went to `max_epochs` at the mean pace so far.
+  A line after every run says what it scored, the time spent and the time
+  left if every remaining run went to `max_epochs` at the stage's pace.
 
   Args:
     data: the interactions; only its train split is read.
@@ -182,20 +192,32 @@ def choose_settings(
   validation = validation_split(data, space.validation_fraction)
   k = min(VALIDATION_K, data.num_items)
   longest = int(np.max(np.bincount(validation.train["user"]), initial=1))
-  grid = space.grid()
-  combinations = [dict(zip(grid, values))
-                  for values in itertools.product(*grid.values())]
-  trials = min(space.trials, len(combinations))
+  grid = space.towers_grid()
+  trials = min(space.trials, int(np.prod([len(v) for v in grid.values()])))
   record: Dict[str, Any] = {
       "validation_fraction": space.validation_fraction, "seed": seed,
-      "score": f"sqrt(recall@{k} * ndcg@10) on validation",
+      "score": f"sqrt(recall@{k} * ndcg@10) on validation (the towers: "
+               "their own order's ndcg@10)",
       "grid": {name: list(values) for name, values in grid.items()},
-      "trials": [], "gamma": []}
+      "trials": [], "epochs_curves": {}, "gamma": []}
+  start = time.perf_counter()
+
+  def progress(stage_start, epochs_done, epochs_left):
+    spent = time.perf_counter() - start
+    pace = (time.perf_counter() - stage_start) / max(epochs_done, 1)
+    return (f"{_minutes(spent)} spent, at most about "
+            f"{_minutes(epochs_left * pace)} left in this stage")
+
+  # 1. The towers, alone.
+  towers_model = dataclasses.replace(model_config, beta=0.0, gamma=0.0,
+                                     reverse_weight=0.0)
+  towers_train = dataclasses.replace(train_config, num_hard_negatives=0,
+                                     distillation_warmup_epochs=0,
+                                     epochs=space.max_epochs)
   given = {"history_length": model_config.history_length,
            "output_dim": model_config.output_dim,
            "sampled_negative_share": (train_config.num_sampled_negatives
-                                      / train_config.batch_size),
-           "list_holdout_fraction": train_config.list_holdout_fraction}
+                                      / train_config.batch_size)}
   with warnings.catch_warnings():  # "experimental" since Optuna 3.1
     warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
     sampler = optuna.samplers.BruteForceSampler(seed=seed)
@@ -203,20 +225,16 @@ def choose_settings(
       direction="maximize", sampler=sampler,
       pruner=optuna.pruners.SuccessiveHalvingPruner(
           min_resource=space.min_epochs, reduction_factor=2))
-  first = {name: given[name] if given[name] in values else values[0]
-           for name, values in grid.items()}
-  study.enqueue_trial(first)
-  start, epochs_run = time.perf_counter(), 0
+  study.enqueue_trial({name: given[name] if given[name] in values
+                       else values[0] for name, values in grid.items()})
+  stage_start, epochs_run = time.perf_counter(), 0
 
   def objective(trial: optuna.Trial) -> float:
     nonlocal epochs_run
     params = {name: trial.suggest_categorical(name, values)
               for name, values in grid.items()}
-    trial_model, trial_train = _configs(params, model_config, train_config,
-                                        longest)
-    scores = _run(validation, trial_model,
-                  dataclasses.replace(trial_train, epochs=space.max_epochs),
-                  k, seed, trial)
+    scores = _run(validation, *_towers(params, towers_model, towers_train,
+                                       longest), k, seed, trial)
     epochs_run += len(scores.rows)
     rows = scores.rows[space.min_epochs - 1:] or scores.rows
     best = max(rows, key=lambda row: row["quality"])
@@ -224,16 +242,13 @@ def choose_settings(
                              "pruned": scores.pruned,
                              "epochs": best["epoch"],
                              "quality": best["quality"]})
-    elapsed = time.perf_counter() - start
-    left = ((trials - trial.number - 1) + len(space.gammas)) * space.max_epochs
-    say(f"  trial {trial.number + 1}/{trials} "
+    say(f"  towers {trial.number + 1}/{trials}: "
         + ", ".join(f"{n} {v:g}" for n, v in params.items())
         + f": quality {best['quality']:.4f} at epoch {best['epoch']}"
         + (f" (pruned after epoch {len(scores.rows)})" if scores.pruned
-           else "")
-        + f"; {_minutes(elapsed)} spent, at most about "
-        f"{_minutes(left * elapsed / max(epochs_run, 1))} left")
-    trial.set_user_attr("epochs", best["epoch"])
+           else "") + "; " + progress(
+               stage_start, epochs_run,
+               (trials - trial.number - 1) * space.max_epochs))
     if scores.pruned:
       raise optuna.TrialPruned()
     return best["quality"]
@@ -247,11 +262,35 @@ def choose_settings(
   # A pruned trial's best epoch can still be the best seen (it was pruned
   # later, for what came after).
   winner = max(record["trials"], key=lambda row: row["quality"])
-  epochs, base_quality = winner["epochs"], winner["quality"]
-  model_config, train_config = _configs(winner["params"], model_config,
-                                        train_config, longest)
+  model_config, train_config = _towers(winner["params"], model_config,
+                                       train_config, longest)
+
+  # 2. The list make-up and the epochs, with the whole system.
+  best: Tuple[float, float, int] = (-1.0, 0.0, space.min_epochs)
+  fractions = tuple(dict.fromkeys(space.list_holdout_fractions))
+  stage_start = time.perf_counter()
+  for n, fraction in enumerate(fractions):
+    rows = _run(validation, dataclasses.replace(model_config, gamma=0.0),
+                dataclasses.replace(train_config, epochs=space.max_epochs,
+                                    distillation_warmup_epochs=0,
+                                    list_holdout_fraction=fraction),
+                k, seed).rows
+    record["epochs_curves"][f"{fraction:g}"] = rows
+    for row in rows[space.min_epochs - 1:]:
+      if row["quality"] > best[0]:
+        best = (row["quality"], fraction, row["epoch"])
+    say(f"  lists, list_holdout_fraction {fraction:g}: quality by epoch "
+        + " ".join(f"{r['quality']:.4f}" for r in rows) + "; "
+        + progress(stage_start, (n + 1) * space.max_epochs,
+                   (len(fractions) - n - 1 + len(space.gammas))
+                   * space.max_epochs))
+  base_quality, fraction, epochs = best
+  train_config = dataclasses.replace(train_config,
+                                     list_holdout_fraction=fraction)
+
+  # 3. The distillation strength.
   warmup = epochs // 2
-  base_row = winner["curve"][epochs - 1]
+  base_row = record["epochs_curves"][f"{fraction:g}"][epochs - 1]
   record["gamma"].append({"gamma": 0.0, **{k2: v for k2, v in base_row.items()
                                            if k2 != "epoch"}})
   choice = (base_quality, 0.0)
