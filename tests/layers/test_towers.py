@@ -75,6 +75,25 @@ def test_describe_features_splits_by_dtype():
   assert numeric == {"x": (2.0, 1.0)}
 
 
+def test_rare_flags_are_read_as_they_are():
+  # A 0/1 flag one row in a thousand carries: standardised its 1 would be
+  # ~31.6; as a flag it stays 1. A column that is not 0/1 is standardised.
+  flag = np.zeros(1000, np.float32)
+  flag[7] = 1.0
+  _, numeric = describe_features({"genre_rare": flag,
+                                  "price": np.array([0.0, 1.0, 2.0])})
+  assert numeric["genre_rare"] == (0.0, 1.0)
+  np.testing.assert_allclose(numeric["price"], (1.0, 2 / 3))
+  tower = ItemTower({"item_id": [1, 2]}, numeric, id_feature="item_id",
+                    output_dim=4, embedding_dim=2)
+  out = tower.encode({"item_id": tf.constant([1, 2], tf.int64),
+                      "genre_rare": tf.constant([1.0, 0.0]),
+                      "price": tf.constant([2.0, 0.0])})
+  np.testing.assert_allclose(out["residual"].numpy(),
+                             [[1.0, (2 - 1) / (2 / 3) ** 0.5],
+                              [0.0, (0 - 1) / (2 / 3) ** 0.5]], rtol=1e-6)
+
+
 def test_a_first_call_on_length_one_lists_does_not_reshape_later_calls():
   tower = _tower()
   tower({k: tf.expand_dims(v, 1)[:1] for k, v in FEATURES.items()})  # [1, 1]

@@ -22,7 +22,10 @@ def describe_features(
 
   Integer and string columns become categorical features with their sorted
   distinct values as vocabulary; float columns become numeric features with
-  their mean and variance.
+  their mean and variance, except 0/1 flags (one per genre or category of a
+  multi-valued column), which are read as they are (mean 0, variance 1):
+  standardised, the 1 of a flag that one item in a thousand carries would
+  be 32.
 
   Args:
     table: feature name -> values (one per row).
@@ -34,12 +37,18 @@ def describe_features(
 
   >>> describe_features({"id": np.array([3, 1, 3]), "x": np.array([1., 3.])})
   ({'id': [1, 3]}, {'x': (2.0, 1.0)})
+  >>> describe_features({"genre_noir": np.array([0., 0., 0., 1.])})
+  ({}, {'genre_noir': (0.0, 1.0)})
   """
   vocabularies, numeric = {}, {}
   for name, values in table.items():
     values = np.asarray(values)
     if np.issubdtype(values.dtype, np.floating):
-      numeric[name] = (float(values.mean()), float(max(values.var(), 1e-12)))
+      if np.isin(values, (0.0, 1.0)).all():
+        numeric[name] = (0.0, 1.0)
+      else:
+        numeric[name] = (float(values.mean()),
+                         float(max(values.var(), 1e-12)))
     elif np.issubdtype(values.dtype, np.integer):
       vocabularies[name] = [int(v) for v in np.unique(values)]
     else:
