@@ -1,4 +1,5 @@
-"""Data: sources (synthetic, MovieLens, your own tables) -> `Interactions`."""
+"""Data: sources (synthetic, MovieLens, Amazon Beauty, your own tables) ->
+`Interactions`."""
 
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import Interactions
