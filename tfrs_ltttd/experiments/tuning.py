@@ -218,15 +218,6 @@ def choose_settings(
            "output_dim": model_config.output_dim,
            "sampled_negative_share": (train_config.num_sampled_negatives
                                       / train_config.batch_size)}
-  with warnings.catch_warnings():  # "experimental" since Optuna 3.1
-    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-    sampler = optuna.samplers.BruteForceSampler(seed=seed)
-  study = optuna.create_study(
-      direction="maximize", sampler=sampler,
-      pruner=optuna.pruners.SuccessiveHalvingPruner(
-          min_resource=space.min_epochs, reduction_factor=2))
-  study.enqueue_trial({name: given[name] if given[name] in values
-                       else values[0] for name, values in grid.items()})
   stage_start, epochs_run = time.perf_counter(), 0
 
   def objective(trial: optuna.Trial) -> float:
@@ -254,8 +245,17 @@ def choose_settings(
     return best["quality"]
 
   verbosity = optuna.logging.get_verbosity()
-  optuna.logging.set_verbosity(optuna.logging.WARNING)
+  optuna.logging.set_verbosity(optuna.logging.WARNING)  # our lines only
   try:
+    with warnings.catch_warnings():  # "experimental" since Optuna 3.1
+      warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+      sampler = optuna.samplers.BruteForceSampler(seed=seed)
+    study = optuna.create_study(
+        direction="maximize", sampler=sampler,
+        pruner=optuna.pruners.SuccessiveHalvingPruner(
+            min_resource=space.min_epochs, reduction_factor=2))
+    study.enqueue_trial({name: given[name] if given[name] in values
+                         else values[0] for name, values in grid.items()})
     study.optimize(objective, n_trials=trials)
   finally:
     optuna.logging.set_verbosity(verbosity)
