@@ -106,9 +106,10 @@ class _EpochScores(tf.keras.callbacks.Callback):
   run, reported to an Optuna trial, whose pruner may stop the run."""
 
   def __init__(self, data: Interactions, k: int, ranking: str,
-               trial: Optional[optuna.Trial] = None):
+               trial: Optional[optuna.Trial] = None, last_epoch: int = 0):
     super().__init__()
     self.data, self.k, self.ranking, self.trial = data, k, ranking, trial
+    self.last_epoch = last_epoch
     self.rows, self.pruned = [], False
 
   def on_epoch_end(self, epoch, logs=None):
@@ -117,7 +118,8 @@ class _EpochScores(tf.keras.callbacks.Callback):
                       "quality": quality(metrics, self.k, self.ranking)})
     if self.trial is not None:
       self.trial.report(self.rows[-1]["quality"], epoch + 1)
-      if self.trial.should_prune():
+      # After the last epoch there is nothing left to save.
+      if epoch + 1 < self.last_epoch and self.trial.should_prune():
         self.pruned = True
         self.model.stop_training = True
 
@@ -128,7 +130,7 @@ def _run(data, model_config, train_config, k, seed, trial=None):
   model = LTTTDModel.from_data(data, model_config)
   towers_only = not model.task.needs_lists
   scores = _EpochScores(data, k, "ndcg@10_two_tower" if towers_only
-                        else "ndcg@10", trial)
+                        else "ndcg@10", trial, train_config.epochs)
   loop.fit(model, data, train_config, callbacks=[scores], verbose=0)
   return scores
 
