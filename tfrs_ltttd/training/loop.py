@@ -135,7 +135,9 @@ def fit(
 
   Each epoch is one `model.fit` call on freshly built lists, with
   `initial_epoch` set so that Keras callbacks (progress bar, TensorBoard,
-  ModelCheckpoint) count epochs as one run. Hard negatives join the lists
+  ModelCheckpoint) count epochs as one run, and a callback that sets
+  `model.stop_training` (`EarlyStopping`, a pruner) ends the run after that
+  epoch. Hard negatives join the lists
   from the second epoch on, once the towers rank better than at random.
   During the first `config.distillation_warmup_epochs` the distillation
   weight is held at 0.
@@ -234,6 +236,8 @@ def fit(
     for key, values in result.history.items():
       history.setdefault(key, []).extend(values)
     history.setdefault("epoch_seconds", []).append(time.perf_counter() - start)
+    if model.stop_training:  # a callback (EarlyStopping, a pruner) said so
+      break
   model.task.distillation_weight.assign(gamma)
   if backup:
     backup.clear()
