@@ -20,6 +20,7 @@ import os
 import pathlib
 from typing import Optional
 
+from tfrs_ltttd.data.folders import find_folder
 from tfrs_ltttd.data.interactions import Interactions
 from tfrs_ltttd.data.tables import TableSource
 
@@ -58,10 +59,4 @@ def load(path: str | os.PathLike) -> Interactions:
 def default_path() -> Optional[pathlib.Path]:
   """Amazon Beauty from `$TFRS_LTTTD_AMAZON_BEAUTY`, else
   `../shared/data/amazon-beauty` beside the project, if present."""
-  candidates = [os.environ.get(DATA_ENV)] + [
-      str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data" /
-          "amazon-beauty")]
-  for candidate in candidates:
-    if candidate and (pathlib.Path(candidate) / "interactions.csv").is_file():
-      return pathlib.Path(candidate)
-  return None
+  return find_folder(DATA_ENV, "amazon-beauty", "interactions.csv")

@@ -28,6 +28,7 @@ from typing import Dict, Iterator, List, Optional, Tuple
 
 import numpy as np
 
+from tfrs_ltttd.data.folders import find_folder
 from tfrs_ltttd.data.interactions import Interactions, split_by_time
 
 ML100K_GENRES = [
@@ -225,10 +226,4 @@ def _assemble(ratings, users, items, test_fraction) -> Interactions:
 def default_path() -> Optional[pathlib.Path]:
   """MovieLens 100K from `$TFRS_LTTTD_MOVIELENS_100K`, else `../shared/data`
   beside the project, if present."""
-  candidates = [os.environ.get(DATA_ENV)] + [
-      str(pathlib.Path(__file__).resolve().parents[3] / "shared" / "data" /
-          "ml-100k")]
-  for candidate in candidates:
-    if candidate and (pathlib.Path(candidate) / "u.data").is_file():
-      return pathlib.Path(candidate)
-  return None
+  return find_folder(DATA_ENV, "ml-100k", "u.data")
