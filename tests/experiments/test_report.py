@@ -51,6 +51,16 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   assert "Re-ranker lift over its own towers' order" in table
   assert table.count(" | 1 | 1 | ") == 2  # each trial: 1 epoch run, best 1
   assert "Whole run (data, search, 2 seeds of both systems" in table
+  # Each system serves the correction weight chosen for it on validation,
+  # and the report says which and why.
+  chosen = result["tuning"]["chosen"]["correction_weight"]
+  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+    weight = chosen[system]
+    assert result[system]["per_seed"]["correction_weight"] == [weight] * 2
+    curve = result["tuning"]["correction_weights"][system][
+        "ndcg@10_by_correction_weight"]
+    assert f"{label} {weight:g} (validation NDCG@10 " + ", ".join(
+        f"{v:.4f} at {w}" for w, v in curve.items()) in table
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 

@@ -31,7 +31,8 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
   space = tuning.SearchSpace(max_epochs=3, min_epochs=1, trials=3,
                              history_lengths=(4, 500), output_dims=(8,),
                              sampled_negative_shares=(0.0, 0.5),
-                             list_holdout_fractions=(0.0, 0.3), gammas=(0.5,))
+                             list_holdout_fractions=(0.0, 0.3), gammas=(0.5,),
+                             correction_weights=(1.0, 0.0, 0.5, 0.5))
   lines = []
   model_config, train_config, record = tuning.choose_settings(
       data, SMALL, TRAIN, space, log=lines.append)
@@ -72,9 +73,28 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
   assert chosen["gamma"] == best_gamma == model_config.gamma
   assert train_config.distillation_warmup_epochs == (
       chosen["epochs"] // 2 if best_gamma else 0)
+  # A whole system is scored at its best correction weight (the smallest
+  # of ties), and each system serves the weight of its chosen run.
   for row in record["gamma"]:
+    by_weight = row["ndcg@10_by_correction_weight"]
+    assert list(by_weight) == ["0", "0.5", "1"]
+    assert by_weight[f"{row['correction_weight']:g}"] == max(
+        by_weight.values()) == row["ndcg@10_served"]
+    assert by_weight["0"] == pytest.approx(row["ndcg@10_two_tower"])
+    assert by_weight["1"] == pytest.approx(row["ndcg@10"])
     np.testing.assert_allclose(row["quality"], np.sqrt(
-        row["recall@90"] * row["ndcg@10"]))
+        row["recall@90"] * row["ndcg@10_served"]))
+  served = record["correction_weights"]
+  assert set(served) == set(chosen["correction_weight"]) == {"ltttd",
+                                                             "cascade"}
+  chosen_row = next(r for r in record["gamma"] if r["gamma"] == best_gamma)
+  assert chosen["correction_weight"]["ltttd"] == chosen_row[
+      "correction_weight"]
+  for system, weight in chosen["correction_weight"].items():
+    curve = served[system]["ndcg@10_by_correction_weight"]
+    assert curve[f"{weight:g}"] == max(curve.values())
+    assert any(line.startswith(f"  {system}: validation NDCG@10 by "
+                               "correction weight") for line in lines)
 
 
 def test_the_pruner_stops_a_trial_behind_the_best_at_its_rung():

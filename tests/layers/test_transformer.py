@@ -159,3 +159,36 @@ def test_history_config_round_trip_and_missing_history_is_named():
   np.testing.assert_allclose(clone(x), want, atol=1e-6)
   with pytest.raises(ValueError, match="history"):
     layer({k: v for k, v in x.items() if not k.startswith("history")})
+
+
+@pytest.mark.parametrize("score_residual", [True, False])
+def test_the_correction_weight_blends_the_towers_and_the_reranker(
+    score_residual):
+  layer, x = _layer(score_residual=score_residual), _inputs()
+  x["mask"][1, 3:] = False
+  full = layer(x).numpy()  # the variable starts at 1
+  real = x["mask"]
+  for weight in (0.0, 0.3, 1.7):
+    want = x["scores"] + weight * (full - x["scores"])
+    got = layer(x, correction_weight=weight).numpy()
+    np.testing.assert_allclose(got[real], want[real], rtol=1e-5, atol=1e-5)
+    assert np.all(got[~real] == PADDING_SCORE)
+  layer.set_correction_weight(0.0)  # served: the towers' own scores
+  np.testing.assert_allclose(layer(x).numpy()[real], x["scores"][real])
+  np.testing.assert_allclose(layer(x, correction_weight=1.0), full,
+                             atol=1e-6)
+  ids = lambda weights: {id(w) for w in weights}  # noqa: E731
+  assert id(layer.correction_weight) not in ids(layer.trainable_weights)
+  assert id(layer.correction_weight) in ids(layer.weights)  # it is saved
+
+
+@pytest.mark.parametrize("bad", [float("nan"), -0.5, float("inf")])
+def test_a_bad_correction_weight_is_refused(bad):
+  layer = _layer()
+  with pytest.raises(ValueError, match="call the layer once"):
+    layer.set_correction_weight(0.5)
+  layer(_inputs())
+  with pytest.raises(ValueError, match="correction_weight must be a finite "
+                     "number >= 0"):
+    layer.set_correction_weight(bad)
+  assert float(layer.correction_weight.numpy()) == 1.0

@@ -193,3 +193,32 @@ def test_history_holds_epoch_means_of_the_total_loss(trained):
                                history["loss"][epoch]
                                + history["regularization_loss"][epoch],
                                rtol=1e-6)
+
+
+def test_the_served_correction_weight_is_scored_saved_and_never_trained(
+    small_data, trained, tmp_path):
+  model = trained[0]
+  weights = (0.0, 0.5, 1.0)
+  full = evaluation.evaluate(model, small_data, k_retrieval=50,
+                             correction_weights=weights)
+  by_weight = full["ndcg@10_by_correction_weight"]
+  assert sorted(by_weight) == ["0", "0.5", "1"]
+  assert by_weight["1"] == pytest.approx(full["ndcg@10"])
+  assert by_weight["0"] == pytest.approx(full["ndcg@10_two_tower"])
+  assert full["ndcg@10"] != pytest.approx(full["ndcg@10_two_tower"])
+  batch = _fixed_batch(small_data)
+  loss = float(model.compute_loss(batch))
+  path = str(tmp_path / "weights")
+  try:
+    model.transformer.set_correction_weight(0.5)
+    served = evaluation.evaluate(model, small_data, k_retrieval=50)
+    assert served["ndcg@10"] == pytest.approx(by_weight["0.5"])
+    # The correction is fitted at weight 1, whatever weight is served.
+    assert float(model.compute_loss(batch)) == pytest.approx(loss)
+    model.save_weights(path)
+  finally:
+    model.transformer.set_correction_weight(1.0)
+  clone = LTTTDModel.from_data(small_data, SMALL_MODEL)
+  clone(batch)
+  clone.load_weights(path).assert_existing_objects_matched()
+  assert float(clone.transformer.correction_weight.numpy()) == 0.5

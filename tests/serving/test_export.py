@@ -367,3 +367,29 @@ def test_a_killed_exports_temporary_folder_is_removed_next_time(
   path = export(recommender, base, name="ltttd")
   assert path.name == "1" and (path / "saved_model.pb").stat().st_size > 4
   assert sorted(p.name for p in path.parent.iterdir()) == ["1"]
+
+
+def test_an_export_serves_the_correction_weight_it_was_given(
+    model, small_data, tmp_path):
+  queries = _queries(small_data)
+  try:
+    model.transformer.set_correction_weight(0.0)
+    path = export(Recommender(model, small_data.items, num_candidates=K,
+                              k=TOP), tmp_path)
+  finally:
+    model.transformer.set_correction_weight(1.0)
+  got = tf.saved_model.load(str(path)).signatures["serving_default"](
+      **queries)["item_ids"].numpy()
+  # Weight 0: the towers' order, history items masked, as numpy gives it.
+  q = model.query_tower(queries).numpy()
+  items = model.item_tower(small_data.items).numpy()
+  ids = small_data.items["item_id"]
+  history = queries["history_item_ids"].numpy()
+  want = []
+  for row, scores in enumerate(q @ items.T):
+    order = ids[np.argsort(-scores, kind="stable")[:K]]
+    want.append([i for i in order if i not in history[row]][:TOP])
+  np.testing.assert_array_equal(got, np.array(want))
+  reranked = Recommender(model, small_data.items, num_candidates=K,
+                         k=TOP).recommend(queries)["item_ids"].numpy()
+  assert not np.array_equal(reranked, got)  # weight 1 re-orders

@@ -263,8 +263,10 @@ def run_evaluate(args: argparse.Namespace) -> int:
         distillation_warmup_epochs=(
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))
-  result = compare.compare(data, args.seeds, model_config, train_config,
-                           verbose=verbosity())
+  result = compare.compare(
+      data, args.seeds, model_config, train_config, verbose=verbosity(),
+      correction_weights=(tuning_record or {}).get("chosen", {}).get(
+          "correction_weight"))
   result["data"] = args.data
   if tuning_record:
     result["tuning"] = tuning_record

@@ -3,7 +3,7 @@ score against the held-out split."""
 
 from __future__ import annotations
 
-from typing import Dict, Optional, Sequence
+from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -11,23 +11,42 @@ import tensorflow as tf
 from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions, take
 from tfrs_ltttd.evaluation import metrics
+from tfrs_ltttd.layers.transformer import PADDING_SCORE
 from tfrs_ltttd.retrieval.topk import retrieve, top_k_unseen
+
+
+def score_parts(model, data: Interactions, user_rows: np.ndarray,
+                item_rows: np.ndarray, batch_size: int = 256
+                ) -> Tuple[np.ndarray, np.ndarray]:
+  """The towers' scores and the re-ranker's correction, `[U, K]` each, of
+  the candidate lists `item_rows` (row -1 is padding): the served score at
+  correction weight w is `towers + w * correction`."""
+  fn = tf.function(lambda q, c, m: model.score_lists(
+      q, c, m, training=False, correction_weight=1.0),
+                   reduce_retracing=True)
+  towers, corrections = [], []
+  queries = serving_query(data, user_rows, model.query_tower.history_length)
+  for start in range(0, len(user_rows), batch_size):
+    lists = item_rows[start:start + batch_size]
+    out = fn({n: v[start:start + batch_size] for n, v in queries.items()},
+             take(data.items, np.maximum(lists, 0)), lists >= 0)
+    towers.append(out["tower_scores"].numpy())
+    corrections.append(out["scores"].numpy() - towers[-1])
+  return np.concatenate(towers), np.concatenate(corrections)
 
 
 def rerank(model, data: Interactions, user_rows: np.ndarray,
            item_rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
-  """Transformer scores `[U, K]` for the candidate lists `item_rows`
-  (row -1 is padding and scores `PADDING_SCORE`)."""
-  fn = tf.function(lambda q, c, m: model(
-      {"query": q, "candidates": c, "mask": m}, training=False),
-                   reduce_retracing=True)
-  out = []
-  queries = serving_query(data, user_rows, model.query_tower.history_length)
-  for start in range(0, len(user_rows), batch_size):
-    lists = item_rows[start:start + batch_size]
-    out.append(fn({n: v[start:start + batch_size] for n, v in queries.items()},
-                  take(data.items, np.maximum(lists, 0)), lists >= 0).numpy())
-  return np.concatenate(out)
+  """Served scores `[U, K]` for the candidate lists `item_rows` (row -1 is
+  padding and scores `PADDING_SCORE`), at the model's correction weight."""
+  towers, corrections = score_parts(model, data, user_rows, item_rows,
+                                    batch_size)
+  return _served(towers, corrections, item_rows >= 0,
+                 float(model.transformer.correction_weight.numpy()))
+
+
+def _served(towers, corrections, mask, weight: float) -> np.ndarray:
+  return np.where(mask, towers + weight * corrections, PADDING_SCORE)
 
 
 def _relevance(data: Interactions, split: str, user_rows, item_rows):
@@ -61,7 +80,8 @@ def evaluate(
     split: str = "test",
     max_users: Optional[int] = None,
     recall_ks: Sequence[int] = (),
-) -> Dict[str, float]:
+    correction_weights: Sequence[float] = (),
+) -> Dict[str, Any]:
   """Scores the full two-stage pipeline on the held-out split.
 
   For each user with a relevant item in `split`: the towers retrieve the
@@ -77,13 +97,16 @@ def evaluate(
     max_users: evaluate at most this many users (the first ones).
     recall_ks: more retrieval depths at which to report recall and the
       irretrievable rate (one retrieval pass serves all).
+    correction_weights: weights of the re-ranker's correction at which to
+      score the final list too (one re-ranking pass serves all).
 
   Returns:
     `recall@K` and `irretrievable@K` of the retrieval stage for K in
     `k_retrieval` and `recall_ks`, `ndcg@k` and `mrr` of the final
     (re-ranked) list, and `ndcg@k_two_tower` and `mrr_two_tower`, the same
     for the retrieval order alone, so the re-ranker's own contribution is
-    visible.
+    visible; with `correction_weights`, `ndcg@k_by_correction_weight`, a
+    dict from each weight (as text, `"0.5"`) to the final NDCG@k it gives.
   """
   table = getattr(data, split)
   users = np.unique(table["user"][table["label"] > 0])
@@ -100,11 +123,21 @@ def evaluate(
                                                  depth)
     out[f"irretrievable@{depth}"] = metrics.irretrievable_rate(
         ranked_tower[:, :depth], num_relevant)
-  scores = rerank(model, data, users, rows[:, :k_retrieval])
-  order = np.argsort(-scores, axis=1, kind="stable")
-  ranked = np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
+  lists = rows[:, :k_retrieval]
+  towers, corrections = score_parts(model, data, users, lists)
+
+  def final(weight):
+    order = np.argsort(-_served(towers, corrections, lists >= 0, weight),
+                       axis=1, kind="stable")
+    return np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
+
+  ranked = final(float(model.transformer.correction_weight.numpy()))
   out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
   out["mrr"] = metrics.mrr(ranked)
+  if correction_weights:
+    out[f"ndcg@{k}_by_correction_weight"] = {
+        f"{w:g}": metrics.ndcg_at_k(final(float(w)), ideal, k)
+        for w in correction_weights}
   out[f"ndcg@{k}_two_tower"] = metrics.ndcg_at_k(ranked_tower, ideal, k)
   out["mrr_two_tower"] = metrics.mrr(ranked_tower[:, :k_retrieval])
   return out

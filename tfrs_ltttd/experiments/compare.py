@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from typing import Any, Dict, List, Sequence
+from typing import Any, Dict, List, Mapping, Optional, Sequence
 
 import numpy as np
 import tensorflow as tf
@@ -98,8 +98,25 @@ def measure(model, data: Interactions,
 def compare(data: Interactions, seeds: Sequence[int],
             model_config: ModelConfig = ModelConfig(),
             train_config: TrainConfig = TrainConfig(),
-            verbose: int = 0) -> Dict[str, Any]:
-  """LT-TTD and the cascade over several seeds: means, spreads, per seed."""
+            verbose: int = 0,
+            correction_weights: Optional[Mapping[str, float]] = None,
+            ) -> Dict[str, Any]:
+  """LT-TTD and the cascade over several seeds: means, spreads, per seed.
+
+  Args:
+    data: the interactions.
+    seeds: one training of each system per seed.
+    model_config, train_config: the settings of both systems.
+    verbose: print a line per system and seed.
+    correction_weights: system -> the weight of its re-ranker's correction
+      served after training (`ListwiseTransformer.correction_weight`; 1 for
+      a system not named).
+
+  Returns:
+    Per system the mean of every metric of `measure`, `"std"` and
+    `"per_seed"`; the baselines; the configs and training histories.
+  """
+  correction_weights = dict(correction_weights or {})
   result: Dict[str, Any] = {"seeds": list(seeds),
                             "model_config": dataclasses.asdict(model_config),
                             "train_config": dataclasses.asdict(train_config),
@@ -110,8 +127,10 @@ def compare(data: Interactions, seeds: Sequence[int],
       config = dataclasses.replace(train_config, seed=seed)
       model, history, seconds = train_system(system, data, model_config,
                                              config, 2 if verbose else 0)
+      weight = float(correction_weights.get(system, 1.0))
+      model.transformer.set_correction_weight(weight)
       metrics = {**measure(model, data, config.list_holdout_fraction),
-                 "train_s": seconds}
+                 "train_s": seconds, "correction_weight": weight}
       if verbose:
         print(f"seed {seed} {system}: " + ", ".join(
             f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics))

@@ -42,6 +42,23 @@ def lift(result: Dict[str, Any], system: str, key: str = "ndcg@10") -> float:
   return result[system][key] / towers - 1.0 if towers else float("nan")
 
 
+def correction_line(result: Dict[str, Any]) -> str:
+  """Which weight of its re-ranker's correction each system serves, and
+  why: the validation NDCG@10 at every weight tried."""
+  parts = []
+  searched = result.get("tuning", {}).get("correction_weights", {})
+  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+    text = f"{label} {result[system]['correction_weight']:g}"
+    if system in searched:
+      text += " (validation NDCG@10 " + ", ".join(
+          f"{v:.4f} at {w}" for w, v in
+          searched[system]["ndcg@10_by_correction_weight"].items()) + ")"
+    parts.append(text)
+  return ("Re-ranker correction served (score = towers + weight x correction; "
+          "0 serves the towers' order; chosen on validation): "
+          + "; ".join(parts) + ".")
+
+
 def markdown(result: Dict[str, Any], title: str) -> str:
   """One table: baselines, each system's towers' order and final ranking
   (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
@@ -70,6 +87,8 @@ def markdown(result: Dict[str, Any], title: str) -> str:
               + ", ".join(f"{label} {lift(result, s):+.1%}" for s, label in
                           (("ltttd", "LT-TTD"), ("cascade", "cascade")))
               + "."]
+  if "correction_weight" in result["ltttd"]:
+    lines += ["", correction_line(result)]
   if "ease" in result and "l2" in result["ease"]:
     lines += ["", f"EASE lambda {result['ease']['l2']:g}, chosen on the "
               "validation split."]
@@ -78,7 +97,8 @@ def markdown(result: Dict[str, Any], title: str) -> str:
     lines += ["", "Settings chosen on a validation split cut from train "
               f"(score {result['tuning']['score']}): "
               + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
-                          f"{k} {v}" for k, v in chosen.items()) + "."]
+                          f"{k} {v}" for k, v in chosen.items()
+                          if k != "correction_weight") + "."]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
     trials = result["tuning"].get("trials", [])

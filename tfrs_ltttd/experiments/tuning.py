@@ -9,7 +9,10 @@ the rest and keeps what scores best there, in three stages:
    candidate setting once, scored on validation after every epoch, and a
    successive-halving pruner stops the trials that trail;
 2. the list make-up, with the whole system, its epochs read off the curve;
-3. the distillation strength.
+3. the distillation strength;
+4. the weight of each system's re-ranker correction (0: the towers' order
+   is served), read off validation for LT-TTD's chosen run and for a cascade
+   trained at the chosen settings.
 
 What it picks and every score it saw are returned, so a report can print
 them. The defaults of `ModelConfig` and `TrainConfig` are starting points,
@@ -33,7 +36,7 @@ from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
 from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
                                  POSITIVE_INT, SHARE, check, setting)
-from tfrs_ltttd.training import loop
+from tfrs_ltttd.training import cascade, loop
 from tfrs_ltttd.training.config import TrainConfig
 
 VALIDATION_K = 100
@@ -59,6 +62,10 @@ class SearchSpace:
       (`TrainConfig`).
     gammas: distillation strengths tried at the chosen setting, each with a
       warm-up of half the epochs (0 is always in, from the second stage).
+    correction_weights: weights of the re-ranker's correction scored on
+      every validation run of a whole system; each run is scored at its
+      best, and the chosen run's best weight is served (ties go to the
+      smaller weight).
     validation_fraction: each user's latest share of train held out.
   """
 
@@ -71,6 +78,8 @@ class SearchSpace:
                                                        NON_NEGATIVE)
   list_holdout_fractions: Tuple[float, ...] = setting((0.0, 0.2), SHARE)
   gammas: Tuple[float, ...] = setting((0.2, 1.0), NON_NEGATIVE)
+  correction_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75, 1.0),
+                                                  NON_NEGATIVE)
   validation_fraction: float = setting(0.1, OPEN_SHARE)
 
   def __post_init__(self):
@@ -79,7 +88,7 @@ class SearchSpace:
       raise ValueError("SearchSpace needs 1 <= min_epochs <= max_epochs, got "
                        f"{self.min_epochs} and {self.max_epochs}.")
     for name in ("history_lengths", "output_dims", "sampled_negative_shares",
-                 "list_holdout_fractions"):
+                 "list_holdout_fractions", "correction_weights"):
       if not getattr(self, name):
         raise ValueError(f"SearchSpace.{name} is empty.")
 
@@ -101,21 +110,37 @@ def quality(metrics: Dict[str, float], k: int = VALIDATION_K,
                        * max(metrics[ranking], 0.0)))
 
 
+def scored(model, data: Interactions, k: int,
+           weights: Tuple[float, ...] = ()) -> Dict[str, Any]:
+  """Validation metrics of `model` and their `quality`: of the towers' own
+  order when `weights` is empty, else of the final list at the best of the
+  correction `weights` (`"correction_weight"`, `"ndcg@10_served"`)."""
+  metrics = protocol.evaluate(model, data, k_retrieval=k,
+                              correction_weights=weights)
+  ranking = "ndcg@10_two_tower"
+  if weights:
+    by_weight = metrics["ndcg@10_by_correction_weight"]
+    best = max(by_weight, key=by_weight.get)  # the first, smallest, of ties
+    metrics.update(correction_weight=float(best),
+                   **{"ndcg@10_served": by_weight[best]})
+    ranking = "ndcg@10_served"
+  return {**metrics, "quality": quality(metrics, k, ranking)}
+
+
 class _EpochScores(tf.keras.callbacks.Callback):
   """Validation metrics after every epoch of a `tfrs_ltttd.training.fit`
   run, reported to an Optuna trial, whose pruner may stop the run."""
 
-  def __init__(self, data: Interactions, k: int, ranking: str,
+  def __init__(self, data: Interactions, k: int, weights: Tuple[float, ...],
                trial: Optional[optuna.Trial] = None, last_epoch: int = 0):
     super().__init__()
-    self.data, self.k, self.ranking, self.trial = data, k, ranking, trial
+    self.data, self.k, self.weights, self.trial = data, k, weights, trial
     self.last_epoch = last_epoch
     self.rows, self.pruned = [], False
 
   def on_epoch_end(self, epoch, logs=None):
-    metrics = protocol.evaluate(self.model, self.data, k_retrieval=self.k)
-    self.rows.append({"epoch": epoch + 1, **metrics,
-                      "quality": quality(metrics, self.k, self.ranking)})
+    self.rows.append({"epoch": epoch + 1,
+                      **scored(self.model, self.data, self.k, self.weights)})
     if self.trial is not None:
       self.trial.report(self.rows[-1]["quality"], epoch + 1)
       # After the last epoch there is nothing left to save.
@@ -124,13 +149,13 @@ class _EpochScores(tf.keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _run(data, model_config, train_config, k, seed, trial=None):
+def _run(data, model_config, train_config, k, seed, weights, trial=None):
   """Trains from scratch; returns the validation rows (and pruning)."""
   tf.keras.utils.set_random_seed(seed)
   model = LTTTDModel.from_data(data, model_config)
   towers_only = not model.task.needs_lists
-  scores = _EpochScores(data, k, "ndcg@10_two_tower" if towers_only
-                        else "ndcg@10", trial, train_config.epochs)
+  scores = _EpochScores(data, k, () if towers_only else weights, trial,
+                        train_config.epochs)
   loop.fit(model, data, train_config, callbacks=[scores], verbose=0)
   return scores
 
@@ -158,8 +183,9 @@ def choose_settings(
     seed: int = 0,
     log: Optional[Callable[[str], Any]] = None,
 ) -> Tuple[ModelConfig, TrainConfig, Dict[str, Any]]:
-  """Picks the towers' settings, the list make-up, the epochs and the
-  distillation for `data`, on validation.
+  """Picks the towers' settings, the list make-up, the epochs, the
+  distillation and the re-rankers' correction weights for `data`, on
+  validation.
 
   1. Towers: up to `space.trials` settings of `space.towers_grid()` (the
      one of the given configs first, then the others in an order drawn with
@@ -175,6 +201,10 @@ def choose_settings(
      epoch; the best (fraction, epochs) wins.
   3. At those, each gamma of `space.gammas` trains with a warm-up of half
      the epochs; the best of them and of gamma 0 wins.
+  4. Each whole-system run above is scored at its best correction weight
+     (`space.correction_weights`); LT-TTD serves the weight of its chosen
+     run, the cascade the best weight of one cascade trained on validation
+     at the chosen settings (`record["chosen"]["correction_weight"]`).
 
   A line after every run says what it scored, the time spent and the time
   left if every remaining run went to `max_epochs` at the stage's pace.
@@ -191,6 +221,7 @@ def choose_settings(
     values, and what was tried with its validation scores.
   """
   say = log or (lambda line: None)
+  weights = tuple(sorted(set(space.correction_weights)))
   validation = validation_split(data, space.validation_fraction)
   k = min(VALIDATION_K, data.num_items)
   longest = int(np.max(np.bincount(validation.train["user"]), initial=1))
@@ -201,7 +232,8 @@ def choose_settings(
       "score": f"sqrt(recall@{k} * ndcg@10) on validation (the towers: "
                "their own order's ndcg@10)",
       "grid": {name: list(values) for name, values in grid.items()},
-      "trials": [], "epochs_curves": {}, "gamma": []}
+      "trials": [], "epochs_curves": {}, "gamma": [],
+      "correction_weights": {}}
   start = time.perf_counter()
 
   def progress(stage_start, epochs_done, epochs_left):
@@ -227,7 +259,7 @@ def choose_settings(
     params = {name: trial.suggest_categorical(name, values)
               for name, values in grid.items()}
     scores = _run(validation, *_towers(params, towers_model, towers_train,
-                                       longest), k, seed, trial)
+                                       longest), k, seed, (), trial)
     epochs_run += len(scores.rows)
     rows = scores.rows[space.min_epochs - 1:] or scores.rows
     best = max(rows, key=lambda row: row["quality"])
@@ -276,13 +308,14 @@ def choose_settings(
                 dataclasses.replace(train_config, epochs=space.max_epochs,
                                     distillation_warmup_epochs=0,
                                     list_holdout_fraction=fraction),
-                k, seed).rows
+                k, seed, weights).rows
     record["epochs_curves"][f"{fraction:g}"] = rows
     for row in rows[space.min_epochs - 1:]:
       if row["quality"] > best[0]:
         best = (row["quality"], fraction, row["epoch"])
     say(f"  lists, list_holdout_fraction {fraction:g}: quality by epoch "
-        + " ".join(f"{r['quality']:.4f}" for r in rows) + "; "
+        + " ".join(f"{r['quality']:.4f} (w {r['correction_weight']:g})"
+                   for r in rows) + "; "
         + progress(stage_start, (n + 1) * space.max_epochs,
                    (len(fractions) - n - 1 + len(space.gammas))
                    * space.max_epochs))
@@ -300,7 +333,7 @@ def choose_settings(
     rows = _run(validation, dataclasses.replace(model_config, gamma=gamma),
                 dataclasses.replace(train_config, epochs=epochs,
                                     distillation_warmup_epochs=warmup),
-                k, seed).rows
+                k, seed, weights).rows
     final = {k2: v for k2, v in rows[-1].items() if k2 != "epoch"}
     record["gamma"].append({"gamma": float(gamma), **final})
     say(f"  validation, gamma {gamma:g}: quality {final['quality']:.4f}, "
@@ -312,6 +345,23 @@ def choose_settings(
       train_config, epochs=epochs,
       distillation_warmup_epochs=warmup if gamma else 0)
   chosen_model = dataclasses.replace(model_config, gamma=gamma)
+
+  # 4. How much of each re-ranker's correction to serve: LT-TTD's from its
+  # chosen run, the cascade's from one cascade at the chosen settings.
+  ltttd = next(row for row in record["gamma"] if row["gamma"] == gamma)
+  tf.keras.utils.set_random_seed(seed)
+  cascade_model, _ = cascade.train_cascade(validation, chosen_model,
+                                           chosen_train, verbose=0)
+  runs = {"ltttd": ltttd, "cascade": scored(cascade_model, validation, k,
+                                            weights)}
+  for system, row in runs.items():
+    record["correction_weights"][system] = {
+        "chosen": row["correction_weight"],
+        "ndcg@10_by_correction_weight": row["ndcg@10_by_correction_weight"]}
+    say(f"  {system}: validation NDCG@10 by correction weight "
+        + ", ".join(f"{w} {v:.4f}" for w, v in
+                    row["ndcg@10_by_correction_weight"].items())
+        + f"; serving {row['correction_weight']:g}")
   record["chosen"] = {"epochs": epochs,
                       "history_length": chosen_model.history_length,
                       "output_dim": chosen_model.output_dim,
@@ -321,7 +371,10 @@ def choose_settings(
                           chosen_train.list_holdout_fraction,
                       "gamma": gamma,
                       "distillation_warmup_epochs":
-                          chosen_train.distillation_warmup_epochs}
+                          chosen_train.distillation_warmup_epochs,
+                      "correction_weight": {
+                          system: row["correction_weight"]
+                          for system, row in runs.items()}}
   record["wall_s"] = time.perf_counter() - start
   say(f"  chosen in {_minutes(record['wall_s'])}: {record['chosen']}")
   return chosen_model, chosen_train, record

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any, Dict, Mapping
 
+import numpy as np
 import tensorflow as tf
 
 # Score given to padded slots, so that they sort last and carry no mass.
@@ -25,6 +26,13 @@ class ListwiseTransformer(tf.keras.layers.Layer):
   are projected to `width` and pass `num_layers` pre-norm encoder blocks of
   multi-head self-attention across the list, then an MLP head gives one score
   per token, added to the token's two-tower score (`score_residual`).
+
+  The served score is `s(q, j) + w * head(x_j)`: `w`, the non-trainable
+  variable `correction_weight` (1 when built), weighs the re-ranker's
+  correction, so that a re-ranker that does not help on some data can step
+  aside (`w = 0` serves the towers' order) without being trained again.
+  Training fits the correction at `w = 1` (`call(..., correction_weight=1.0)`)
+  whatever the variable holds; `w` is chosen afterwards, on validation.
 
   With `use_history=True` each block also lets every candidate attend to the
   user's history tokens (target attention, as in DIN; an addition to the
@@ -51,7 +59,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     score_residual: output `s(q, j) + head(x_j)`: the network learns a
       correction to the two-tower score rather than a ranking from scratch,
       so an untrained re-ranker keeps the towers' order and distillation
-      hands the towers exactly the correction.
+      hands the towers exactly the correction. Without it the correction is
+      `head(x_j) - s(q, j)`, so `correction_weight` blends the two orders.
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Call args:
@@ -61,6 +70,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       `"candidate_residuals"` [B, L, r_i]; with `use_history`, `"history"`
       [B, H, e] tokens and `"history_mask"` [B, H] (bool).
     training: Keras training flag (dropout).
+    correction_weight: the weight of the correction in this call; None
+      reads the `correction_weight` variable.
 
   Returns:
     `[B, L]` scores; `PADDING_SCORE` where `mask` is False.
@@ -143,6 +154,23 @@ class ListwiseTransformer(tf.keras.layers.Layer):
                                               name="head_hidden")
     self._head_out = tf.keras.layers.Dense(1, name="head_out")
 
+  def build(self, input_shape):
+    self.correction_weight = self.add_weight(
+        name="correction_weight", shape=(), trainable=False,
+        initializer=tf.keras.initializers.Constant(1.0))
+    super().build(input_shape)
+
+  def set_correction_weight(self, weight: float) -> None:
+    """Sets the served weight of the correction (0: the towers' order)."""
+    if not self.built:
+      raise ValueError(f"{self.name}: call the layer once before setting "
+                       "its correction_weight.")
+    weight = float(weight)
+    if not (np.isfinite(weight) and weight >= 0.0):
+      raise ValueError(f"{self.name}: correction_weight must be a finite "
+                       f"number >= 0, got {weight}.")
+    self.correction_weight.assign(weight)
+
   def _validate(self, inputs: Mapping[str, tf.Tensor]) -> None:
     if not isinstance(inputs, Mapping):
       raise ValueError(f"{self.name}: inputs must be a dict with keys "
@@ -180,7 +208,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
               f"{self.name}: list length mismatch: '{key}' has L={size} but "
               f"'candidates' has L={list_size}.")
 
-  def call(self, inputs: Mapping[str, tf.Tensor], training=None) -> tf.Tensor:
+  def call(self, inputs: Mapping[str, tf.Tensor], training=None,
+           correction_weight=None) -> tf.Tensor:
     self._validate(inputs)
     query = tf.convert_to_tensor(inputs["query"], tf.float32)
     candidates = tf.convert_to_tensor(inputs["candidates"], tf.float32)
@@ -226,8 +255,10 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       x = x + block["drop"](h, training=training)
     logits = tf.squeeze(
         self._head_out(self._head_hidden(self._final_norm(x))), -1)
-    if self.score_residual:
-      logits += scores
+    if correction_weight is None:
+      correction_weight = self.correction_weight
+    correction = logits if self.score_residual else logits - scores
+    logits = scores + tf.cast(correction_weight, logits.dtype) * correction
     return tf.where(mask, logits, tf.cast(PADDING_SCORE, logits.dtype))
 
   def get_config(self) -> Dict[str, Any]:

@@ -36,7 +36,8 @@ class LTTTDModel(tfrs.Model):
 
   `call` re-ranks given candidate lists: `{"query": features [B],
   "candidates": features [B, L], "mask": optional bool [B, L]}` -> `[B, L]`
-  transformer scores.
+  served scores, the towers' score plus the transformer's correction times
+  `transformer.correction_weight` (see `ListwiseTransformer`).
 
   Args:
     query_tower: the `QueryTower`.
@@ -144,8 +145,17 @@ class LTTTDModel(tfrs.Model):
       candidate_features: Mapping[str, tf.Tensor],
       mask: Optional[tf.Tensor] = None,
       training=None,
+      correction_weight: Optional[float] = None,
   ) -> Dict[str, tf.Tensor]:
     """Runs both towers and the transformer on candidate lists.
+
+    Args:
+      query_features: the query tower's features `[B]`.
+      candidate_features: the item tower's features `[B, L]`.
+      mask: bool `[B, L]`, True for real candidates; all True if None.
+      training: Keras training flag.
+      correction_weight: the weight of the re-ranker's correction; None
+        serves the transformer's `correction_weight` variable.
 
     Returns:
       `{"query": [B, d], "candidates": [B, L, d], "tower_scores": [B, L],
@@ -170,7 +180,8 @@ class LTTTDModel(tfrs.Model):
       read = {k: tf.stop_gradient(v) for k, v in read.items()}
     if self.transformer.use_history:
       read["history_mask"] = query["history_mask"]
-    z = self.transformer({**read, "mask": mask}, training=training)
+    z = self.transformer({**read, "mask": mask}, training=training,
+                         correction_weight=correction_weight)
     return {"query": q, "candidates": c, "tower_scores": s, "scores": z}
 
   def call(self, inputs: Mapping[str, Mapping[str, tf.Tensor]],
@@ -213,8 +224,10 @@ class LTTTDModel(tfrs.Model):
     positives = self.item_tower(inputs["item"], training=training)
     query = None
     if self.task.needs_lists:
+      # The correction is fitted at weight 1, whatever weight is served.
       out = self.score_lists(lists["query"], lists["candidates"],
-                             lists["mask"], training=training)
+                             lists["mask"], training=training,
+                             correction_weight=1.0)
       scored = (out["tower_scores"], out["scores"], lists["labels"],
                 lists["mask"])
       if lists is inputs:  # one stream: the lists' queries are the pairs'
