@@ -73,13 +73,21 @@ Examples = Union[Dict[str, np.ndarray], records.ExampleFiles]
 
 
 def _rows(data, examples: Examples, features, shard):
-  """Unbatched rows and their number, from arrays or from files."""
+  """Unbatched rows, their number, and what turns a batch of them into
+  features. From files, the rows are the records and the batch is kept as
+  it is; from arrays, the rows are row numbers and a batch is gathered from
+  the arrays in one op (a per-row pipeline costs most of a towers' epoch)."""
   if isinstance(examples, records.ExampleFiles):
-    return records.read(examples, shard), examples.num_rows
-  ds = tf.data.Dataset.from_tensor_slices(features(data, examples))
+    return records.read(examples, shard), examples.num_rows, lambda x: x
+  count = len(examples["user"])
+  tensors = tf.nest.map_structure(tf.constant, features(data, examples))
+  ds = tf.data.Dataset.range(count)
   if shard is not None:
     ds = ds.shard(*shard)
-  return ds, len(examples["user"])
+
+  def gather(rows):
+    return tf.nest.map_structure(lambda t: tf.gather(t, rows), tensors)
+  return ds, count, gather
 
 
 def write_examples(folder: str, data: Interactions,
@@ -101,13 +109,13 @@ def write_examples(folder: str, data: Interactions,
 
 def _list_stream(data, lists, batch_size, num_in_batch_negatives, shuffle,
                  seed, repeat=False, shard=None):
-  ds, count = _rows(data, lists, _list_features, shard)
+  ds, count, gather = _rows(data, lists, _list_features, shard)
   if shuffle:
     ds = ds.shuffle(count, seed=seed, reshuffle_each_iteration=True)
   if repeat:
     ds = ds.repeat()
   ds = ds.batch(batch_size, drop_remainder=num_in_batch_negatives > 0
-                or repeat)
+                or repeat).map(gather, num_parallel_calls=tf.data.AUTOTUNE)
   if num_in_batch_negatives:
     ds = ds.map(
         lambda x: add_in_batch_negatives(
@@ -161,7 +169,7 @@ def make_joint_dataset(
   """
   if shard is not None:
     seed += 7919 * shard[1]  # every worker its own order
-  pair_ds, num_pairs = _rows(data, pairs, _pair_features, shard)
+  pair_ds, num_pairs, gather = _rows(data, pairs, _pair_features, shard)
   num_lists = (lists.num_rows if isinstance(lists, records.ExampleFiles)
                else len(lists["user"]))
   if num_lists < list_batch_size:
@@ -176,7 +184,8 @@ def make_joint_dataset(
                             reshuffle_each_iteration=True)
   if shard is not None:
     pair_ds = pair_ds.repeat()
-  pair_ds = pair_ds.batch(batch_size, drop_remainder=True)
+  pair_ds = pair_ds.batch(batch_size, drop_remainder=True).map(
+      gather, num_parallel_calls=tf.data.AUTOTUNE)
   if sampler is not None:
     pair_ds = sampler.apply(pair_ds, stream=shard[1] if shard else 0)
   list_ds = _list_stream(data, lists, list_batch_size,
