@@ -92,17 +92,19 @@ def _rows(data, examples: Examples, features, shard):
 
 def write_examples(folder: str, data: Interactions,
                    pairs: Dict[str, np.ndarray],
-                   lists: Dict[str, np.ndarray], num_shards: int = 1
-                   ) -> Tuple[records.ExampleFiles, records.ExampleFiles]:
+                   lists: Optional[Dict[str, np.ndarray]], num_shards: int = 1
+                   ) -> Tuple[records.ExampleFiles,
+                              Optional[records.ExampleFiles]]:
   """Writes the features of `pairs` and `lists` as sharded TFRecord files
   (`tfrs_ltttd.lists.records`); `make_joint_dataset` reads them back as the
   same examples.
 
   Returns:
-    `(pair_files, list_files)`.
+    `(pair_files, list_files)` (`list_files` None when `lists` is).
   """
   return (records.write(folder, "pairs", _pair_features(data, pairs),
                         num_shards),
+          None if lists is None else
           records.write(folder, "lists", _list_features(data, lists),
                         num_shards))
 
@@ -129,7 +131,7 @@ def _list_stream(data, lists, batch_size, num_in_batch_negatives, shuffle,
 def make_joint_dataset(
     data: Interactions,
     pairs: Examples,
-    lists: Examples,
+    lists: Optional[Examples],
     batch_size: int,
     list_batch_size: int,
     *,
@@ -151,7 +153,9 @@ def make_joint_dataset(
   Args:
     data: the interactions.
     pairs: output of `build_pairs`, or its files (`write_examples`).
-    lists: output of `build_lists`, or its files (`write_examples`).
+    lists: output of `build_lists`, or its files (`write_examples`); None
+      for the pairs alone (a model that scores no lists, e.g. the towers
+      trained alone), whose batches then have no `"lists"`.
     batch_size: pairs per step.
     list_batch_size: lists per step.
     num_in_batch_negatives: in-batch slots to append to each list.
@@ -170,9 +174,10 @@ def make_joint_dataset(
   if shard is not None:
     seed += 7919 * shard[1]  # every worker its own order
   pair_ds, num_pairs, gather = _rows(data, pairs, _pair_features, shard)
-  num_lists = (lists.num_rows if isinstance(lists, records.ExampleFiles)
+  num_lists = (None if lists is None else lists.num_rows
+               if isinstance(lists, records.ExampleFiles)
                else len(lists["user"]))
-  if num_lists < list_batch_size:
+  if num_lists is not None and num_lists < list_batch_size:
     raise ValueError(f"{num_lists} lists, fewer than list_batch_size "
                      f"({list_batch_size}): lower TrainConfig.list_batch_size"
                      " (ltttd: --list-batch-size).")
@@ -188,6 +193,8 @@ def make_joint_dataset(
       gather, num_parallel_calls=tf.data.AUTOTUNE)
   if sampler is not None:
     pair_ds = sampler.apply(pair_ds, stream=shard[1] if shard else 0)
+  if lists is None:
+    return _finish(pair_ds)
   list_ds = _list_stream(data, lists, list_batch_size,
                          num_in_batch_negatives, True, seed + 1, repeat=True,
                          shard=shard)

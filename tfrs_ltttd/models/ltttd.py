@@ -214,7 +214,8 @@ class LTTTDModel(tfrs.Model):
   def compute_loss(self, inputs, training: bool = False) -> tf.Tensor:
     lists = inputs.get("lists", inputs)
     missing = [k for k in ("query", "item") if k not in inputs] + [
-        k for k in ("query", "candidates", "labels", "mask") if k not in lists]
+        k for k in ("query", "candidates", "labels", "mask")
+        if self.task.needs_lists and k not in lists]
     if missing:
       raise ValueError(
           f"LTTTDModel.compute_loss: batch is missing {missing}; expected "

@@ -42,6 +42,8 @@ def epoch_examples(model, data: Interactions, config: TrainConfig,
   With `with_hard_negatives`, hard negatives come from the current towers'
   top-`hard_negative_depth` (or from `hard`, when given), so that the
   re-ranker learns on lists that look like the ones retrieval serves it.
+  A model that scores no lists (`model.task.needs_lists` False: the towers
+  trained alone) gets none.
 
   Returns:
     `(pairs, lists, sampler)` for `lists.make_joint_dataset`.
@@ -53,7 +55,7 @@ def epoch_examples(model, data: Interactions, config: TrainConfig,
     num_hard = config.num_hard_negatives
   else:
     hard = None
-  built = build.build_lists(
+  built = None if not model.task.needs_lists else build.build_lists(
       data, config.list_size, num_positives=config.num_positives,
       num_hard_negatives=num_hard, hard_candidates=hard,
       num_in_batch_negatives=config.num_in_batch_negatives,
@@ -98,6 +100,14 @@ def _per_worker(data, config, epoch, pairs, built, sampler):
         context.num_input_pipelines, context.input_pipeline_id))
   return (tf.keras.utils.experimental.DatasetCreator(dataset_fn),
           num_pairs // config.batch_size)
+
+
+def _one_item_lists(pairs: Dict[str, Any]) -> Dict[str, Any]:
+  """A batch of pairs as lists of their one positive (to build a model on
+  a stream without lists)."""
+  return {"query": pairs["query"],
+          "candidates": tf.nest.map_structure(lambda t: t[:, None],
+                                              pairs["item"])}
 
 
 def run_fingerprint(model, data: Interactions,
@@ -218,7 +228,8 @@ def fit(
       # under ParameterServerStrategy they are placed (sharded) now.
       with model.distribute_strategy.scope():
         first = next(iter(local))
-        model(first.get("lists", first))
+        model(first.get("lists", first) if "candidates" in first.get(
+            "lists", first) else _one_item_lists(first))
     step = first_step if epoch == first_epoch else 0
     extra = [backup.callback(epoch, step)] if backup else []
     if parameter_server:
