@@ -222,3 +222,14 @@ def test_the_served_correction_weight_is_scored_saved_and_never_trained(
   clone(batch)
   clone.load_weights(path).assert_existing_objects_matched()
   assert float(clone.transformer.correction_weight.numpy()) == 0.5
+
+
+def test_the_towers_order_is_scored_without_running_the_reranker(
+    small_data, trained, monkeypatch):
+  model = trained[0]
+  both = evaluation.evaluate(model, small_data, k_retrieval=50)
+  monkeypatch.setattr(evaluation.protocol, "score_parts", None)  # not run
+  towers = evaluation.evaluate(model, small_data, k_retrieval=50,
+                               with_reranker=False)
+  assert towers == {k: v for k, v in both.items()
+                    if k not in ("ndcg@10", "mrr")}

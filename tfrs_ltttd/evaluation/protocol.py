@@ -81,6 +81,7 @@ def evaluate(
     max_users: Optional[int] = None,
     recall_ks: Sequence[int] = (),
     correction_weights: Sequence[float] = (),
+    with_reranker: bool = True,
 ) -> Dict[str, Any]:
   """Scores the full two-stage pipeline on the held-out split.
 
@@ -99,6 +100,9 @@ def evaluate(
       irretrievable rate (one retrieval pass serves all).
     correction_weights: weights of the re-ranker's correction at which to
       score the final list too (one re-ranking pass serves all).
+    with_reranker: False scores the towers' order alone (the keys of the
+      final list, `ndcg@k` and `mrr`, are then left out): for towers
+      trained without their re-ranker.
 
   Returns:
     `recall@K` and `irretrievable@K` of the retrieval stage for K in
@@ -123,6 +127,10 @@ def evaluate(
                                                  depth)
     out[f"irretrievable@{depth}"] = metrics.irretrievable_rate(
         ranked_tower[:, :depth], num_relevant)
+  out[f"ndcg@{k}_two_tower"] = metrics.ndcg_at_k(ranked_tower, ideal, k)
+  out["mrr_two_tower"] = metrics.mrr(ranked_tower[:, :k_retrieval])
+  if not with_reranker:
+    return out
   lists = rows[:, :k_retrieval]
   towers, corrections = score_parts(model, data, users, lists)
 
@@ -138,8 +146,6 @@ def evaluate(
     out[f"ndcg@{k}_by_correction_weight"] = {
         f"{w:g}": metrics.ndcg_at_k(final(float(w)), ideal, k)
         for w in correction_weights}
-  out[f"ndcg@{k}_two_tower"] = metrics.ndcg_at_k(ranked_tower, ideal, k)
-  out["mrr_two_tower"] = metrics.mrr(ranked_tower[:, :k_retrieval])
   return out
 
 

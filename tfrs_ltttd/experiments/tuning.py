@@ -116,7 +116,8 @@ def scored(model, data: Interactions, k: int,
   order when `weights` is empty, else of the final list at the best of the
   correction `weights` (`"correction_weight"`, `"ndcg@10_served"`)."""
   metrics = protocol.evaluate(model, data, k_retrieval=k,
-                              correction_weights=weights)
+                              correction_weights=weights,
+                              with_reranker=bool(weights))
   ranking = "ndcg@10_two_tower"
   if weights:
     by_weight = metrics["ndcg@10_by_correction_weight"]

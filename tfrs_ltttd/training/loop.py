@@ -228,8 +228,8 @@ def fit(
       # under ParameterServerStrategy they are placed (sharded) now.
       with model.distribute_strategy.scope():
         first = next(iter(local))
-        model(first.get("lists", first) if "candidates" in first.get(
-            "lists", first) else _one_item_lists(first))
+        model(first["lists"] if "lists" in first else
+              _one_item_lists(first))
     step = first_step if epoch == first_epoch else 0
     extra = [backup.callback(epoch, step)] if backup else []
     if parameter_server:
