@@ -97,3 +97,31 @@ def percentiles_ms(seconds: List[float]) -> Dict[str, float]:
 def cores() -> int:
   """CPU cores of this machine."""
   return os.cpu_count() or 1
+
+
+def matmul_flops(function) -> int:
+  """Multiply-adds x 2 of every `MatMul` and `BatchMatMul` in a traced
+  `tf.function`'s graph, from their static shapes (the graph's arithmetic,
+  without the elementwise ops).
+
+  Args:
+    function: a concrete function whose matmul operands have static shapes.
+
+  Raises:
+    ValueError: naming the op whose shapes are not static.
+  """
+  total = 0
+  for op in function.graph.get_operations():
+    if op.type not in ("MatMul", "BatchMatMul", "BatchMatMulV2",
+                       "BatchMatMulV3"):
+      continue
+    a, b = (x.shape for x in op.inputs)
+    if not (a.is_fully_defined() and b.is_fully_defined()):
+      raise ValueError(f"{op.name}: operand shapes {a} and {b} are not static.")
+    flip = (("transpose_a", "transpose_b") if op.type == "MatMul"
+            else ("adj_x", "adj_y"))
+    m, k = a[-2:][::-1] if op.get_attr(flip[0]) else a[-2:]
+    n = b[-2] if op.get_attr(flip[1]) else b[-1]
+    batch = np.broadcast_shapes(tuple(a[:-2]), tuple(b[:-2]))
+    total += 2 * int(np.prod(batch, dtype=np.int64)) * m * k * n
+  return total

@@ -7,8 +7,13 @@ a 2-layer transformer that cross-attends to the history, and returns the top
 throughput, the split of a request's time between retrieval (`retrieve`
 signature) and re-ranking (`rank` on 200 candidates), for the ScaNN and the
 BruteForce exports; what the history costs (the same model without history);
-and a load test: 8 client threads sending single requests for 60 s
-(throughput, p50/p99, errors, resident memory at the start and the end).
+a load test: 8 client threads sending single requests for 60 s
+(throughput, p50/p99, errors, resident memory at the start and the end); the
+`rank` signature's matmul FLOPs per query and, at the batched throughput of
+`rank`, their share of the machine's sgemm rate measured in the same run
+(`rerank_flop_fraction`); and one request of thousands of queries to the
+BruteForce export in a fresh process (`large_batch`: its peak resident
+memory, or the error).
 Model weights do not change the cost, so the towers are untrained; the
 catalogue is clustered unit vectors as in the retrieval benchmark, encoded
 "offline" and handed to the `Recommender`.
@@ -17,6 +22,8 @@ catalogue is clustered unit vectors as in the retrieval benchmark, encoded
 from __future__ import annotations
 
 import dataclasses
+import multiprocessing
+import resource
 import tempfile
 import threading
 import time
@@ -25,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 from benchmarks import common
+from benchmarks.retrieval import sgemm_gflops
 from tfrs_ltttd import LTTTDModel, ModelConfig
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.history import serving_query
@@ -86,11 +94,60 @@ def load_test(serve, requests, clients: int, seconds: float) -> dict:
           "rss_mb_start": start_rss, "rss_mb_end": rss_mb()}
 
 
+def _data(seed: int):
+  return synthetic.generate(synthetic.SyntheticConfig(
+      num_users=500, num_items=300, seed=seed))
+
+
+def rank_flops(recommender, data, history_length: int) -> int:
+  """Matmul FLOPs of one query through `Recommender.rank` (query tower and
+  re-ranker over `num_candidates`), traced at batch 1."""
+  query = _query(data, [0], history_length)
+  specs = {name: tf.TensorSpec(value.shape, value.dtype)
+           for name, value in query.items()}
+  ids = tf.TensorSpec([1, recommender.num_candidates], tf.int64)
+  rank = tf.function(recommender.rank)
+  return common.matmul_flops(rank.get_concrete_function(specs, ids))
+
+
+def _large_request(export_dir: str, queries: int, seed: int,
+                   history_length: int, out) -> None:
+  """In a fresh process: one `serving_default` request of `queries`
+  queries; puts `{"peak_rss_mb", "errors", "error"}` on `out`."""
+  loaded = tf.saved_model.load(export_dir)
+  data = _data(seed)
+  rows = np.random.default_rng(seed).integers(0, data.num_users, queries)
+  error = None
+  try:
+    loaded.signatures["serving_default"](
+        **_query(data, rows, history_length))["item_ids"].numpy()
+  except Exception as e:  # pylint: disable=broad-except
+    error = f"{type(e).__name__}: {str(e).splitlines()[0][:300]}"
+  peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+  out.put({"peak_rss_mb": peak, "errors": int(error is not None),
+           "error": error})
+
+
+def large_batch(export_dir: str, queries: int, seed: int,
+                history_length: int) -> dict:
+  """`_large_request` in a fresh process (so that its peak memory is the
+  request's alone); a process killed for memory counts as an error."""
+  context = multiprocessing.get_context("spawn")
+  out = context.Queue()
+  child = context.Process(target=_large_request, args=(
+      export_dir, queries, seed, history_length, out))
+  child.start()
+  child.join()
+  result = (out.get() if child.exitcode == 0 else
+            {"peak_rss_mb": float("nan"), "errors": 1,
+             "error": f"the process ended with code {child.exitcode}"})
+  return {"queries": queries, **result}
+
+
 def run(num_items: int, num_candidates: int, k: int, dim: int,
         requests: int, batch: int, seed: int, clients: int = 8,
-        load_seconds: float = 60.0) -> dict:
-  data = synthetic.generate(synthetic.SyntheticConfig(
-      num_users=500, num_items=300, seed=seed))
+        load_seconds: float = 60.0, large: int = 5000) -> dict:
+  data = _data(seed)
   config = ModelConfig(output_dim=dim, num_layers=2, num_heads=4, width=64)
   tf.keras.utils.set_random_seed(seed)
   model = LTTTDModel.from_data(data, config)
@@ -113,7 +170,8 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
       recommender = Recommender(m, catalogue=(ids, embeddings, residuals),
                                 index=kind.split("_")[0],
                                 num_candidates=num_candidates, k=k)
-      loaded = tf.saved_model.load(str(export(recommender, tmp, kind)))
+      path = str(export(recommender, tmp, kind))
+      loaded = tf.saved_model.load(path)
       serve = loaded.signatures["serving_default"]
       retrieve, rank = loaded.signatures["retrieve"], loaded.signatures["rank"]
       singles = [_query(data, rows[i:i + 1], m.query_tower.history_length)
@@ -139,10 +197,23 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
       if kind == "scann":
         result.update(stats)
         result["load"] = load_test(serve, singles, clients, load_seconds)
+        lists = retrieve(**batched)["item_ids"]
+        seconds = common.time_calls(
+            lambda i: rank(**batched, candidate_ids=lists)["scores"].numpy(),
+            10)
+        result["rerank_batched_qps"] = batch / float(np.median(seconds))
+        result["rerank_flops_per_query"] = float(rank_flops(
+            recommender, data, m.query_tower.history_length))
       elif kind == "bruteforce":
         result["bruteforce"] = stats
+        result["large_batch"] = large_batch(
+            path, large, seed, m.query_tower.history_length)
       else:
         result["without_history"] = stats
+  result["sgemm_gflops"] = sgemm_gflops()["best"]
+  result["rerank_flop_fraction"] = (
+      result["rerank_batched_qps"] * result["rerank_flops_per_query"]
+      / (result["sgemm_gflops"] * 1e9))
   result["history_cost_ms"] = {
       key: result[key] - result["without_history"][key]
       for key in ("p50_ms", "retrieve_ms", "rerank_ms")}
@@ -153,7 +224,7 @@ def main(argv=None) -> dict:
   args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
   if args.tiny:
     result = run(3000, 50, 10, 16, 20, 8, args.seed, clients=2,
-                 load_seconds=1.0)
+                 load_seconds=1.0, large=100)
   else:
     result = run(1_000_000, 200, 10, 64, 300, 64, args.seed)
   path = common.write_json(result, args.output, "serving")
@@ -167,7 +238,13 @@ def main(argv=None) -> dict:
         f"{load['qps']:.0f} queries/s, p99 {load['p99_ms']:.1f} ms, "
         f"{load['errors']} errors, RSS {load['rss_mb_start']:.0f} -> "
         f"{load['rss_mb_end']:.0f} MB. BruteForce: p50 {b['p50_ms']:.2f} ms, "
-        f"batched {b['batched_qps']:.0f} queries/s. "
+        f"batched {b['batched_qps']:.0f} queries/s. Re-ranking: "
+        f"{result['rerank_flops_per_query'] / 1e6:.1f} MFLOP per query, "
+        f"{result['rerank_flop_fraction']:.0%} of sgemm "
+        f"{result['sgemm_gflops']:.0f} GFLOP/s at batch {result['batch_size']}. "
+        f"{result['large_batch']['queries']} queries in one request: peak "
+        f"RSS {result['large_batch']['peak_rss_mb']:.0f} MB, "
+        f"{result['large_batch']['errors']} errors. "
         f"[{result['machine']['cores']} cores] -> {path}")
   return result
 

@@ -95,6 +95,7 @@ def _retrieval(by_batch: Dict[int, Dict]) -> List[str]:
 
 def _serving(r: Dict) -> List[str]:
   b, load, cost = r["bruteforce"], r["load"], r["history_cost_ms"]
+  lb = r.get("large_batch", {})
   w = r["without_history"]
   return [
       "| serving_default, K=200 of 1,000,000, 2-layer transformer, top 10 "
@@ -119,7 +120,18 @@ def _serving(r: Dict) -> List[str]:
       f"{load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms, "
       f"{load['errors']} errors; resident memory {load['rss_mb_start']:,.0f} "
       f"MB after warm-up, {load['rss_mb_end']:,.0f} MB at the end.",
-  ]
+  ] + ([] if "rerank_flops_per_query" not in r else [
+      "",
+      f"Re-ranking does {r['rerank_flops_per_query'] / 1e6:.1f} MFLOP of "
+      f"matmuls per query (the `rank` signature, K={r['num_candidates']}); "
+      f"batched ({r['batch_size']} queries) it runs at "
+      f"{_n(r['rerank_batched_qps'])} queries/s, "
+      f"{r['rerank_flop_fraction']:.0%} of the machine's sgemm rate "
+      f"({r['sgemm_gflops']:.0f} GFLOP/s, measured in the same run). One "
+      f"request of {_n(lb['queries'])} queries (BruteForce export, a fresh "
+      f"process): peak resident memory {lb['peak_rss_mb']:,.0f} MB, "
+      f"{lb['errors']} errors" + (f" ({lb['error']})" if lb["error"] else "")
+      + "."])
 
 
 def _training(r: Dict) -> List[str]:

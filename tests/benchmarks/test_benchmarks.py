@@ -14,7 +14,10 @@ KEYS = {
                                  "recall@100", "max_rank_score_error"},
                   "": {"sgemm_gflops"}},
     "serving": {"": {"p50_ms", "p99_ms", "batched_qps", "retrieve_ms",
-                     "rerank_ms"},
+                     "rerank_ms", "rerank_batched_qps",
+                     "rerank_flops_per_query", "rerank_flop_fraction",
+                     "sgemm_gflops"},
+                "large_batch": {"peak_rss_mb"},
                 "load": {"qps", "p50_ms", "p99_ms", "rss_mb_start",
                          "rss_mb_end"},
                 "history_cost_ms": {"p50_ms"}},
@@ -52,6 +55,8 @@ def test_every_benchmark_writes_its_keys(tmp_path, capsys):
              for a, b in zip(frontier, frontier[1:]))
   serving = json.loads((tmp_path / "serving.json").read_text())
   assert serving["load"]["errors"] == 0 and serving["load"]["requests"] > 0
+  assert serving["large_batch"]["errors"] == 0
+  assert 0 < serving["rerank_flop_fraction"] < 1
 
 
 @pytest.mark.slow

@@ -192,3 +192,74 @@ def test_a_bad_correction_weight_is_refused(bad):
                      "number >= 0"):
     layer.set_correction_weight(bad)
   assert float(layer.correction_weight.numpy()) == 1.0
+
+
+def _keras_attention_reference(layer, x, training=False):
+  """The layer's function written plainly: the whole token concatenated and
+  tiled over the list, and Keras' own `MultiHeadAttention` calls."""
+  x = {k: tf.convert_to_tensor(v) for k, v in x.items()}
+  mask = tf.cast(x["mask"], bool)
+  length = tf.shape(x["candidates"])[1]
+  tile = lambda t: tf.tile(t[:, None, :], [1, length, 1])  # noqa: E731
+  parts = [tile(x["query"]), x["candidates"],
+           tile(x["query"]) * x["candidates"]]
+  if "query_residual" in x:
+    parts += [tile(x["query_residual"]), x["candidate_residuals"]]
+  h = layer._project(tf.concat(parts + [x["scores"][..., None]], -1))
+  self_mask = mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+  if layer.use_history:
+    history = layer._history_norm(layer._history_project(x["history"]))
+    history_mask = tf.cast(x["history_mask"], bool)
+    cross_mask = history_mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+    has = tf.cast(tf.reduce_any(history_mask, 1), tf.float32)[:, None, None]
+  for block in layer._blocks:
+    n = block["norm1"](h)
+    h += block["attention"](n, n, attention_mask=self_mask, training=training)
+    if layer.use_history:
+      h += has * block["cross_attention"](
+          block["norm_cross"](h), history, attention_mask=cross_mask,
+          training=training)
+    h += block["ffn_out"](block["ffn_in"](block["norm2"](h)))
+  head = tf.squeeze(layer._head_out(layer._head_hidden(
+      layer._final_norm(h))), -1)
+  scores = x["scores"] + (head if layer.score_residual
+                          else head - x["scores"])
+  return tf.where(mask, scores, PADDING_SCORE)
+
+
+@pytest.mark.parametrize("history", [False, True])
+@pytest.mark.parametrize("residual", [False, True])
+@pytest.mark.parametrize("score_residual", [True, False])
+def test_the_fused_graph_computes_what_keras_attention_computes(
+    history, residual, score_residual):
+  layer = ListwiseTransformer(num_layers=2, num_heads=4, width=16,
+                              dropout=0.0, use_history=history,
+                              score_residual=score_residual)
+  x = (_history_inputs() if history else _inputs(batch=3, length=7, dim=6,
+                                                  residual=residual))
+  if history and not residual:
+    x = {k: v for k, v in x.items() if "residual" not in k}
+  x["mask"][1, 2:] = False
+  if history:
+    x["history_mask"][0] = False  # a user with no history
+  layer(x)
+  for w in layer.trainable_weights:  # far from the initial biases of 0
+    w.assign(w + tf.random.stateless_normal(w.shape, [1, len(w.name)], 0.3))
+  real = x["mask"]
+  np.testing.assert_allclose(layer(x).numpy()[real],
+                             _keras_attention_reference(layer, x).numpy()[real],
+                             rtol=1e-4, atol=1e-4)
+  # And the same gradients, so training is unchanged too.
+  grads = []
+  for forward in (layer, _keras_attention_reference):
+    with tf.GradientTape() as tape:
+      out = (forward(x, training=True) if forward is layer
+             else forward(layer, x, training=True))
+      loss = tf.reduce_sum(tf.where(real, tf.sin(out), 0.0))
+    grads.append(tape.gradient(loss, layer.trainable_weights))
+  for weight, got, want in zip(layer.trainable_weights, *grads):
+    # float32 sums in another order: equal to 0.1 % of the largest entry
+    # (the keys' bias, which softmax cancels, has gradients of noise only).
+    np.testing.assert_allclose(got, want, rtol=0,
+                               atol=max(1e-3 * np.abs(want).max(), 1e-4),
+                               err_msg=weight.name)

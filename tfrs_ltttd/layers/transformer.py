@@ -13,6 +13,19 @@ PADDING_SCORE = -1e9
 _REQUIRED = ("query", "candidates", "scores", "mask")
 
 
+def _dense(layer: tf.keras.layers.Dense, x: tf.Tensor) -> tf.Tensor:
+  """`layer(x)` for `x` of any rank, without the reshapes of its own call."""
+  return layer.activation(tf.matmul(x, layer.kernel) + layer.bias)
+
+
+def _norm(layer: tf.keras.layers.LayerNormalization,
+          x: tf.Tensor) -> tf.Tensor:
+  """`layer(x)` over the last axis, without the reshapes of its own call."""
+  mean, variance = tf.nn.moments(x, axes=[-1], keepdims=True)
+  return tf.nn.batch_normalization(x, mean, variance, layer.beta,
+                                   layer.gamma, layer.epsilon)
+
+
 @tf.keras.utils.register_keras_serializable(package="tfrs_ltttd")
 class ListwiseTransformer(tf.keras.layers.Layer):
   """Scores every candidate of a list in the context of the whole list.
@@ -41,6 +54,14 @@ class ListwiseTransformer(tf.keras.layers.Layer):
   puts the re-ranker ahead of the towers, whose dot product of two pooled
   vectors cannot express a candidate-by-past-item interaction. An empty
   history (all padding) adds nothing.
+
+  The graph is shaped for serving, the function is the standard one: the
+  sublayers (Keras `Dense`, `LayerNormalization`, `MultiHeadAttention`) own
+  the weights, and `call` computes what their calls would with fewer ops:
+  the query's part of the token projection once per query instead of tiled
+  over the list, `e_q * e_j` as `e_j diag(e_q) W`, one fused projection for
+  the query, key and value of self-attention (key and value of
+  cross-attention), and batched matmuls over the heads.
 
   There is no positional encoding (the list is a set), so the
   layer is permutation-equivariant over candidates. Padded slots are masked
@@ -158,6 +179,34 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     self.correction_weight = self.add_weight(
         name="correction_weight", shape=(), trainable=False,
         initializer=tf.keras.initializers.Constant(1.0))
+    # `call` runs the sublayers' math on their weights (fewer ops than their
+    # own calls), so every sublayer is built here, in its own name scope.
+    shapes = input_shape if isinstance(input_shape, Mapping) else {}
+    size = lambda key: (0 if shapes.get(key) is None  # noqa: E731
+                        else tf.TensorShape(shapes[key])[-1])
+    built = {}
+    if shapes.get("query") is not None:  # else `call` names what is missing
+      built[self._project] = [None, 3 * size("query")
+                              + size("query_residual")
+                              + size("candidate_residuals") + 1]
+    if self.use_history and shapes.get("history") is not None:
+      built[self._history_project] = [None, size("history")]
+      built[self._history_norm] = [None, None, self.width]
+    tokens = [None, None, self.width]
+    zeros = tf.zeros([1, 1, self.width])
+    for block in self._blocks:
+      built.update({block[key]: tokens for key in ("norm1", "norm2",
+                                                   "norm_cross", "ffn_in")
+                    if key in block})
+      built[block["ffn_out"]] = [None, None, self.ffn_width]
+      for key in ("attention", "cross_attention"):
+        if key in block:
+          block[key](zeros, zeros)  # Keras builds it on its first call
+    built.update({self._final_norm: tokens, self._head_hidden: tokens,
+                  self._head_out: tokens})
+    for layer, shape in built.items():
+      with tf.name_scope(layer.name):
+        layer.build(shape)
     super().build(input_shape)
 
   def set_correction_weight(self, weight: float) -> None:
@@ -208,6 +257,38 @@ class ListwiseTransformer(tf.keras.layers.Layer):
               f"{self.name}: list length mismatch: '{key}' has L={size} but "
               f"'candidates' has L={list_size}.")
 
+  def _attend(self, attention, x, context, bias, shapes, training):
+    """`attention(x, context)` as Keras' `MultiHeadAttention` computes it,
+    from its weights, with the projections fused into one matmul (query,
+    key and value of self-attention; key and value of cross-attention) and
+    batched matmuls over `[B, heads, T, key_dim]`: `x` `[B, T, w]`,
+    `context` `[B, S, w]` (None: `x`), `bias` `[B, 1, 1, S]`, 0 for the
+    keys attended to and `PADDING_SCORE` for the others; `shapes` the
+    shapes `[B, -1, heads, key_dim]` and `[B, -1, w]`."""
+    width, (split, merge) = self.width, shapes
+    dense = (attention._query_dense, attention._key_dense,
+             attention._value_dense)
+    kernels = [tf.reshape(d.kernel, [width, width]) for d in dense]
+    biases = [tf.reshape(d.bias, [width]) for d in dense]
+    if context is None:
+      q, k, v = tf.split(tf.matmul(x, tf.concat(kernels, 1))
+                         + tf.concat(biases, 0), 3, axis=-1)
+    else:
+      q = tf.matmul(x, kernels[0]) + biases[0]
+      k, v = tf.split(tf.matmul(context, tf.concat(kernels[1:], 1))
+                      + tf.concat(biases[1:], 0), 2, axis=-1)
+    # [B, T, w] -> [B, heads, T, key_dim]
+    heads = lambda t: tf.transpose(tf.reshape(t, split), [0, 2, 1, 3])  # noqa: E731
+    scale = 1.0 / np.sqrt(width // self.num_heads).astype(np.float32)
+    weights = tf.nn.softmax(tf.matmul(heads(q * scale), heads(k),
+                                      transpose_b=True) + bias, axis=-1)
+    weights = attention._dropout_layer(weights, training=training)
+    out = tf.reshape(tf.transpose(tf.matmul(weights, heads(v)), [0, 2, 1, 3]),
+                     merge)
+    output = attention._output_dense
+    return tf.matmul(out, tf.reshape(output.kernel, [width, width])) + (
+        output.bias)
+
   def call(self, inputs: Mapping[str, tf.Tensor], training=None,
            correction_weight=None) -> tf.Tensor:
     self._validate(inputs)
@@ -215,46 +296,56 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     candidates = tf.convert_to_tensor(inputs["candidates"], tf.float32)
     scores = tf.convert_to_tensor(inputs["scores"], tf.float32)
     mask = tf.cast(inputs["mask"], tf.bool)
-    list_size = tf.shape(candidates)[1]
 
-    def tile(x):  # [B, r] -> [B, L, r]
-      return tf.tile(x[:, None, :], tf.stack([1, list_size, 1]))
+    # The token projection `[e_q ; e_j ; e_q * e_j ; r_q ; r_j ; s] W + b`,
+    # by parts, so that nothing of the query is tiled over the list: the
+    # query's parts once per query, `e_q * e_j` as `e_j diag(e_q) W`.
+    residuals = [None if inputs.get(key) is None
+                 else tf.cast(inputs[key], tf.float32)
+                 for key in ("query_residual", "candidate_residuals")]
+    d = query.shape[-1]
+    sizes = [d, d, d] + [0 if r is None else r.shape[-1] for r in residuals]
+    kernel = self._project.kernel
+    w_q, w_c, w_qc, w_rq, w_rc = tf.split(kernel[:-1], sizes)
+    query_part = tf.matmul(query, w_q) + self._project.bias
+    x = (tf.matmul(candidates, w_c + query[:, :, None] * w_qc)
+         + scores[..., None] * kernel[-1])
+    if residuals[0] is not None:
+      query_part += tf.matmul(residuals[0], w_rq)
+    if residuals[1] is not None:
+      x += tf.matmul(residuals[1], w_rc)
+    x += query_part[:, None, :]
 
-    q = tile(query)
-    tokens = [q, candidates, q * candidates]
-    if inputs.get("query_residual") is not None:
-      tokens.append(tile(tf.cast(inputs["query_residual"], tf.float32)))
-    if inputs.get("candidate_residuals") is not None:
-      tokens.append(tf.cast(inputs["candidate_residuals"], tf.float32))
-    tokens.append(scores[..., None])
-    x = self._project(tf.concat(tokens, axis=-1))
-
-    # Every slot attends to the real slots only: [B, L, L].
-    attention_mask = mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+    batch = tf.shape(query)[0]
+    shapes = (tf.stack([batch, -1, self.num_heads,
+                        self.width // self.num_heads]),
+              tf.stack([batch, -1, self.width]))
+    # Every slot attends to the real slots only.
+    bias = tf.where(mask, 0.0, PADDING_SCORE)[:, None, None, :]
     if self.use_history:
       history_mask = tf.cast(inputs["history_mask"], tf.bool)
-      history = self._history_norm(self._history_project(
-          tf.cast(inputs["history"], tf.float32)))
-      # [B, L, H]: every slot attends to the real history tokens; a user
-      # with none gets no cross-attention output at all.
-      cross_mask = history_mask[:, None, :] & tf.ones_like(mask)[:, :, None]
+      history = _norm(self._history_norm, _dense(
+          self._history_project, tf.cast(inputs["history"], tf.float32)))
+      # Every slot attends to the real history tokens; a user with none gets
+      # no cross-attention output at all.
+      history_bias = tf.where(history_mask, 0.0,
+                              PADDING_SCORE)[:, None, None, :]
       has_history = tf.cast(tf.reduce_any(history_mask, axis=1),
                             tf.float32)[:, None, None]
     for block in self._blocks:
-      h = block["norm1"](x)
-      h = block["attention"](h, h, attention_mask=attention_mask,
-                             training=training)
+      h = self._attend(block["attention"], _norm(block["norm1"], x), None,
+                       bias, shapes, training)
       x = x + block["drop"](h, training=training)
       if self.use_history:
-        h = block["cross_attention"](block["norm_cross"](x), history,
-                                     attention_mask=cross_mask,
-                                     training=training)
+        h = self._attend(block["cross_attention"],
+                         _norm(block["norm_cross"], x), history, history_bias,
+                         shapes, training)
         x = x + block["drop"](h * has_history, training=training)
-      h = block["ffn_in"](block["norm2"](x))
-      h = block["ffn_out"](block["drop"](h, training=training))
+      h = _dense(block["ffn_in"], _norm(block["norm2"], x))
+      h = _dense(block["ffn_out"], block["drop"](h, training=training))
       x = x + block["drop"](h, training=training)
-    logits = tf.squeeze(
-        self._head_out(self._head_hidden(self._final_norm(x))), -1)
+    logits = tf.squeeze(_dense(self._head_out, _dense(
+        self._head_hidden, _norm(self._final_norm, x))), -1)
     if correction_weight is None:
       correction_weight = self.correction_weight
     correction = logits if self.score_residual else logits - scores
