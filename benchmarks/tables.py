@@ -95,7 +95,6 @@ def _retrieval(by_batch: Dict[int, Dict]) -> List[str]:
 
 def _serving(r: Dict) -> List[str]:
   b, load, cost = r["bruteforce"], r["load"], r["history_cost_ms"]
-  lb = r.get("large_batch", {})
   w = r["without_history"]
   return [
       "| serving_default, K=200 of 1,000,000, 2-layer transformer, top 10 "
@@ -127,11 +126,13 @@ def _serving(r: Dict) -> List[str]:
       f"batched ({r['batch_size']} queries) it runs at "
       f"{_n(r['rerank_batched_qps'])} queries/s, "
       f"{r['rerank_flop_fraction']:.0%} of the machine's sgemm rate "
-      f"({r['sgemm_gflops']:.0f} GFLOP/s, measured in the same run). One "
-      f"request of {_n(lb['queries'])} queries (BruteForce export, a fresh "
-      f"process): peak resident memory {lb['peak_rss_mb']:,.0f} MB, "
-      f"{lb['errors']} errors" + (f" ({lb['error']})" if lb["error"] else "")
-      + "."])
+      f"({r['sgemm_gflops']:.0f} GFLOP/s, measured in the same run)."] + [
+          f"One request of {_n(x['queries'])} queries (BruteForce export, a "
+          f"fresh process): peak resident memory {x['peak_rss_mb']:,.0f} "
+          f"MB, {x['errors']} errors"
+          + (f" ({x['error']})" if x["error"] else "") + "."
+          for x in (r[key] for key in ("large_batch", "largest_batch")
+                    if key in r)])
 
 
 def _training(r: Dict) -> List[str]:

@@ -18,6 +18,7 @@ KEYS = {
                      "rerank_flops_per_query", "rerank_flop_fraction",
                      "sgemm_gflops"},
                 "large_batch": {"peak_rss_mb"},
+                "largest_batch": {"peak_rss_mb"},
                 "load": {"qps", "p50_ms", "p99_ms", "rss_mb_start",
                          "rss_mb_end"},
                 "history_cost_ms": {"p50_ms"}},
@@ -56,6 +57,8 @@ def test_every_benchmark_writes_its_keys(tmp_path, capsys):
   serving = json.loads((tmp_path / "serving.json").read_text())
   assert serving["load"]["errors"] == 0 and serving["load"]["requests"] > 0
   assert serving["large_batch"]["errors"] == 0
+  assert serving["largest_batch"]["errors"] == 0
+  assert serving["largest_batch"]["queries"] > 64  # answered in chunks
   assert 0 < serving["rerank_flop_fraction"] < 1
 
 

@@ -29,6 +29,10 @@ def test_equals_numpy_exact_top_k(num, chunk, group, k):
   # A smaller k at call time, and one query alone.
   _, few = index(tf.constant(queries[:1]), k=3)
   np.testing.assert_array_equal(few.numpy(), ids[want_rows[:1, :3]])
+  # The index's own copy gives back every catalogue row, in any shape.
+  rows = rng.integers(0, num, (4, 6))
+  np.testing.assert_array_equal(index.embeddings(tf.constant(rows)), items[rows])
+  np.testing.assert_array_equal(index.embeddings(tf.range(num)), items)
 
 
 def test_matches_tfrs_bruteforce_and_exports_with_stock_ops(tmp_path):

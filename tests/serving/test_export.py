@@ -393,3 +393,67 @@ def test_an_export_serves_the_correction_weight_it_was_given(
   reranked = Recommender(model, small_data.items, num_candidates=K,
                          k=TOP).recommend(queries)["item_ids"].numpy()
   assert not np.array_equal(reranked, got)  # weight 1 re-orders
+
+
+@pytest.fixture(scope="module")
+def chunked(model, small_data, tmp_path_factory):
+  """Exports that answer more than 7 queries in chunks of 7."""
+  base = tmp_path_factory.mktemp("chunked")
+  return {kind: tf.saved_model.load(str(export(
+      Recommender(model, small_data.items, index=kind, num_candidates=K,
+                  k=TOP, max_batch=7), base, name=kind)))
+          for kind in ("bruteforce", "scann")}
+
+
+@pytest.mark.parametrize("kind", ["bruteforce", "scann"])
+def test_large_requests_are_answered_in_chunks_alike(exports, chunked,
+                                                     small_data, kind):
+  loaded, whole = chunked[kind], exports[kind][0]
+  assert whole.max_batch >= 50
+  # 50 queries: 8 chunks of 7, the last padded with repeats of query 49.
+  queries = _queries(small_data, np.arange(50) % small_data.num_users)
+  candidates = tf.constant(small_data.items["item_id"][
+      np.random.default_rng(0).integers(0, small_data.num_items, (50, 9))])
+  pairs = [
+      (loaded.signatures["serving_default"](**queries),
+       whole.recommend(queries)),
+      (loaded.signatures["retrieve"](**queries), whole.retrieve(queries)),
+      (loaded.signatures["rank"](candidate_ids=candidates, **queries),
+       whole.rank(queries, candidates)),
+  ]
+  for got, want in pairs:
+    assert sorted(got) == sorted(want)
+    for key in want:
+      assert got[key].shape == want[key].shape
+      if want[key].dtype.is_floating:
+        np.testing.assert_allclose(got[key], want[key], rtol=1e-5, atol=1e-5)
+      else:
+        np.testing.assert_array_equal(got[key], want[key])
+  # The chunks are a loop in the graph, so the request's size is free.
+  ops = {n.op for f in loaded.signatures["serving_default"].graph.as_graph_def(
+      ).library.function for n in f.node_def}
+  assert ops & {"While", "StatelessWhile"}
+  many = _queries(small_data, np.arange(20_000) % small_data.num_users)
+  out = loaded.signatures["serving_default"](**many)
+  assert out["item_ids"].shape == (20_000, TOP)
+  ids = out["item_ids"].numpy()
+  np.testing.assert_array_equal(ids[:50], pairs[0][1]["item_ids"])
+  # Query i is user i % num_users: every chunk (the last one padded too)
+  # answers its users as the first chunks do.
+  np.testing.assert_array_equal(ids, ids[np.arange(20_000) %
+                                         small_data.num_users])
+
+
+def test_concurrent_chunked_and_direct_requests_match_sequential_ones(
+    chunked, small_data):
+  serve = chunked["bruteforce"].signatures["serving_default"]
+  # Sizes on both paths and across chunk boundaries, 3 times over.
+  sizes = [1, 6, 7, 8, 13, 14, 15, 40, 3, 22] * 3
+  batches = [_queries(small_data, (np.arange(n) * 7 + i) % small_data.num_users)
+             for i, n in enumerate(sizes)]
+  sequential = [serve(**b)["item_ids"].numpy() for b in batches]
+  with concurrent.futures.ThreadPoolExecutor(8) as pool:
+    parallel = list(pool.map(lambda b: serve(**b)["item_ids"].numpy(),
+                             batches))
+  for a, b in zip(sequential, parallel):
+    np.testing.assert_array_equal(a, b)

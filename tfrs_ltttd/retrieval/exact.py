@@ -19,13 +19,12 @@ holds a distinct item scoring >= the k-th best); the k best groups therefore
 hold every top-k item. Among items with exactly equal scores the order may
 differ from a stable sort's.
 
-No control flow: the chunk loop is unrolled when the graph is traced (on
-TF 2.15 `tf.while_loop` in a serving signature corrupted the heap under
-concurrent requests), so the layer exports with stock ops only and runs the
-same on GPU.
+No control flow: the chunk loop is unrolled when the graph is traced, so the
+layer exports with stock ops only and runs the same on GPU.
 
 Memory: the catalogue is held twice (the transposed chunks for scoring and a
-group-major copy for the second stage), and a batch of B queries needs
+group-major copy for the second stage, which `embeddings(rows)` also reads,
+so that a caller needs no third copy), and a batch of B queries needs
 `B * k * group_size * d * 4` bytes for the second stage on top of
 `B * chunk_size * 4` per chunk in flight.
 """
@@ -167,6 +166,27 @@ class ExactTopK(tfrs.layers.factorized_top_k.TopK):
     top, where = tf.math.top_k(s, k)
     ids = tf.reshape(tf.gather(self._identifiers, best_groups), [-1, k * g])
     return top, tf.gather(ids, where, batch_dims=1)
+
+  def embeddings(self, rows: tf.Tensor) -> tf.Tensor:
+    """The indexed vectors of catalogue rows, read from the index's copy.
+
+    Args:
+      rows: int row numbers (any shape) of the `candidates` given to
+        `index`, in `[0, N)`.
+
+    Returns:
+      `rows.shape + [d]` float32, `candidates[rows]`; a caller that needs
+      the catalogue's vectors beside the index need not hold a copy.
+    """
+    if self._chunks is None:
+      raise ValueError("The `index` method must be called first to create "
+                       "the retrieval index.")
+    rows = tf.cast(rows, tf.int64)
+    chunk, per_chunk = self._chunk, self._per_chunk
+    within = rows % chunk  # = member * per_chunk + group within the chunk
+    group = rows // chunk * per_chunk + within % per_chunk
+    return tf.gather_nd(self._groups,
+                        tf.stack([group, within // per_chunk], axis=-1))
 
   def is_exact(self) -> bool:
     return True

@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.retrieval.exact import ExactTopK
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
 from tfrs_ltttd.retrieval.scann import ScaNNConfig
 
@@ -55,13 +56,20 @@ class Recommender(tf.Module):
     catalogue: instead of `items`, an already encoded catalogue
       `(ids [N], embeddings [N, d], residuals [N, r])`, as an offline batch
       job over a large catalogue would produce.
+    max_batch: the most queries computed at once; larger requests are
+      answered in chunks of this size.
 
   Every input must hold one row per query, and numeric query features and
   `history_labels` must be finite: otherwise the request fails with
   `InvalidArgumentError` naming the input (rather than ranking by NaN
-  scores). A request's memory grows with its batch (the re-ranker's
-  attention holds `heads x K x K` floats per query and layer): cap the
-  server's batch size.
+  scores).
+
+  Memory is bounded for any batch: a request of more than `max_batch`
+  queries is answered in chunks of exactly `max_batch` (the last one padded
+  by repeating its final query, whose answers are dropped) by a loop of
+  stock ops that runs one chunk at a time, so a request holds one chunk's
+  scores and attention (`heads x K x K` floats per query and layer) however
+  many queries it carries. Smaller requests take the direct path.
 
   Example:
 
@@ -90,6 +98,7 @@ class Recommender(tf.Module):
       k: int = 10,
       scann: ScaNNConfig = ScaNNConfig(),
       catalogue: Optional[Tuple[np.ndarray, np.ndarray, np.ndarray]] = None,
+      max_batch: int = 64,
   ):
     super().__init__(name="ltttd_recommender")
     if (items is None) == (catalogue is None):
@@ -116,6 +125,9 @@ class Recommender(tf.Module):
     if not 1 <= k <= num_candidates:
       raise ValueError(f"k must be in [1, num_candidates={num_candidates}], "
                        f"got {k}.")
+    if max_batch < 1:
+      raise ValueError(f"max_batch must be >= 1, got {max_batch}.")
+    self.max_batch = int(max_batch)
     self.index_kind = index
     self.num_candidates = num_candidates
     self.k = k
@@ -125,9 +137,15 @@ class Recommender(tf.Module):
     rows = np.arange(len(ids), dtype=np.int64)
     self.index = build_index(embeddings, rows, kind=index, k=num_candidates,
                              scann=scann)
-    self.item_embeddings = tf.Variable(embeddings.astype(np.float32),
-                                       trainable=False,
-                                       name="item_embeddings")
+    if isinstance(self.index, ExactTopK):
+      # The exact index holds the catalogue's vectors already.
+      self._item_embeddings = self.index.embeddings
+    else:
+      self.item_embeddings = tf.Variable(embeddings.astype(np.float32),
+                                         trainable=False,
+                                         name="item_embeddings")
+      self._item_embeddings = lambda rows: tf.gather(self.item_embeddings,
+                                                     rows)
     self.item_residuals = tf.Variable(residuals.astype(np.float32),
                                       trainable=False,
                                       name="item_residuals")
@@ -175,9 +193,48 @@ class Recommender(tf.Module):
   def _query(self, features):
     return self.query_tower.encode(features, training=False)
 
+  def _in_chunks(self, fn, inputs, outputs: Mapping[str, tf.TensorSpec]):
+    """`fn(inputs)` directly, or over chunks of `max_batch` queries.
+
+    Args:
+      fn: maps `inputs` to a dict of tensors as `outputs` describes.
+      inputs: the request's checked inputs (a nest of tensors), one row
+        per query.
+      outputs: output name -> spec of `fn`'s output (`[None, ...]`).
+
+    Returns:
+      `fn(inputs)`, computed with at most `max_batch` queries in flight.
+    """
+    first = tf.nest.flatten(inputs)[0]
+    chunk = self.max_batch
+    if first.shape[0] is not None and first.shape[0] <= chunk:
+      return fn(inputs)  # small by its static shape: no branch needed
+    size = tf.shape(first)[0]
+
+    def chunked():
+      count = (size + chunk - 1) // chunk
+      rows = tf.minimum(tf.range(count * chunk), size - 1)
+
+      def split(t):
+        t = tf.gather(t, rows)
+        return tf.reshape(t, tf.concat([[count, chunk], tf.shape(t)[1:]], 0))
+
+      # One chunk in flight (parallel_iterations=1), each of the same shape.
+      out = tf.map_fn(
+          fn, tf.nest.map_structure(split, inputs),
+          fn_output_signature={
+              n: tf.TensorSpec([chunk] + s.shape[1:], s.dtype)
+              for n, s in outputs.items()},
+          parallel_iterations=1)
+      return {n: tf.ensure_shape(tf.reshape(
+          t, tf.concat([[-1], tf.shape(t)[2:]], 0))[:size], outputs[n].shape)
+              for n, t in out.items()}
+
+    return tf.cond(size <= chunk, lambda: fn(inputs), chunked)
+
   def _rerank(self, query, rows, mask):
     q = query["embedding"]
-    c = tf.gather(self.item_embeddings, rows)
+    c = self._item_embeddings(rows)
     r_c = tf.gather(self.item_residuals, rows)
     s = tf.einsum("bd,bld->bl", q, c) / self._tau
     inputs = {"query": q, "candidates": c, "scores": s, "mask": mask,
@@ -191,7 +248,7 @@ class Recommender(tf.Module):
     batch = tf.shape(q)[0]
     if self.index_kind == "scann":
       # ScaNN's op fails on an empty batch: search one zero query more and
-      # drop it (no control flow in the graph).
+      # drop it.
       q = tf.concat([q, tf.zeros([1, q.shape[-1]], q.dtype)], axis=0)
     scores, rows = self.index(q, k=self.num_candidates)
     shape = [None, self.num_candidates]  # ScaNN's outputs have no static shape
@@ -201,8 +258,12 @@ class Recommender(tf.Module):
   def retrieve(self, features: Mapping[str, tf.Tensor]) -> Dict[str, tf.Tensor]:
     """Top-K ids and two-tower scores `<e_q, e_i>`: `[B, K]` each."""
     features, _ = self._checked(features)
-    scores, rows = self._search(self._query(features)["embedding"])
-    return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+
+    def fn(features):
+      scores, rows = self._search(self._query(features)["embedding"])
+      return {"item_ids": tf.gather(self.item_ids, rows), "scores": scores}
+
+    return self._in_chunks(fn, features, self._outputs(self.num_candidates))
 
   def rank(self, features: Mapping[str, tf.Tensor],
            candidate_ids: tf.Tensor) -> Dict[str, tf.Tensor]:
@@ -212,11 +273,17 @@ class Recommender(tf.Module):
     score is `tfrs_ltttd.layers.PADDING_SCORE`.
     """
     features, candidate_ids = self._checked(features, candidate_ids)
-    query = self._query(features)
-    rows = self._row_of_id.lookup(candidate_ids)
-    mask = rows >= 0
-    scores = self._rerank(query, tf.maximum(rows, 0), mask)
-    return {"scores": scores, "mask": mask}
+
+    def fn(inputs):
+      features, candidate_ids = inputs
+      rows = self._row_of_id.lookup(candidate_ids)
+      mask = rows >= 0
+      scores = self._rerank(self._query(features), tf.maximum(rows, 0), mask)
+      return {"scores": scores, "mask": mask}
+
+    return self._in_chunks(fn, (features, candidate_ids), {
+        "scores": tf.TensorSpec([None, None], tf.float32),
+        "mask": tf.TensorSpec([None, None], tf.bool)})
 
   def recommend(self, features: Mapping[str, tf.Tensor]
                 ) -> Dict[str, tf.Tensor]:
@@ -226,6 +293,13 @@ class Recommender(tf.Module):
     out before the top-k (score `PADDING_SCORE` if fewer than k remain).
     """
     features, _ = self._checked(features)
+    return self._in_chunks(self._recommend, features, self._outputs(self.k))
+
+  def _outputs(self, width: int) -> Dict[str, tf.TensorSpec]:
+    return {"item_ids": tf.TensorSpec([None, width], self.item_ids.dtype),
+            "scores": tf.TensorSpec([None, width], tf.float32)}
+
+  def _recommend(self, features):
     query = self._query(features)
     _, rows = self._search(query["embedding"])
     mask = tf.ones(tf.shape(rows), tf.bool)
