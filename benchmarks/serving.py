@@ -227,12 +227,30 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
 
 
 def main(argv=None) -> dict:
-  args = common.parser(__doc__.splitlines()[0]).parse_args(argv)
+  parser = common.parser(__doc__.splitlines()[0])
+  parser.add_argument(
+      "--intra-op-threads", type=int, default=0,
+      help="threads of one op (0: TensorFlow's default, one per core); the "
+      "model server's --tensorflow_intra_op_parallelism")
+  parser.add_argument(
+      "--inter-op-threads", type=int, default=0,
+      help="ops run side by side (0: TensorFlow's default); the model "
+      "server's --tensorflow_inter_op_parallelism")
+  args = parser.parse_args(argv)
+  if args.intra_op_threads:  # before TensorFlow runs its first op
+    tf.config.threading.set_intra_op_parallelism_threads(
+        args.intra_op_threads)
+  if args.inter_op_threads:
+    tf.config.threading.set_inter_op_parallelism_threads(
+        args.inter_op_threads)
+  threads = {"intra_op": args.intra_op_threads,
+             "inter_op": args.inter_op_threads}
   if args.tiny:
     result = run(3000, 50, 10, 16, 20, 8, args.seed, clients=2,
                  load_seconds=1.0, large=(100, 300))
   else:
     result = run(1_000_000, 200, 10, 64, 300, 64, args.seed)
+  result["threads"] = threads
   path = common.write_json(result, args.output, "serving")
   b, load = result["bruteforce"], result["load"]
   print(f"serving (ScaNN): p50 {result['p50_ms']:.2f} ms, p99 "
