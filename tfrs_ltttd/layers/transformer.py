@@ -61,7 +61,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
   the query's part of the token projection once per query instead of tiled
   over the list, `e_q * e_j` as `e_j diag(e_q) W`, one fused projection for
   the query, key and value of self-attention (key and value of
-  cross-attention), and batched matmuls over the heads.
+  cross-attention), and the heads a batch dimension from the projection
+  on (no transposes of activations).
 
   There is no positional encoding (the list is a set), so the
   layer is permutation-equivariant over candidates. Padded slots are masked
@@ -257,37 +258,37 @@ class ListwiseTransformer(tf.keras.layers.Layer):
               f"{self.name}: list length mismatch: '{key}' has L={size} but "
               f"'candidates' has L={list_size}.")
 
-  def _attend(self, attention, x, context, bias, shapes, training):
+  def _attend(self, attention, x, context, bias, training):
     """`attention(x, context)` as Keras' `MultiHeadAttention` computes it,
-    from its weights, with the projections fused into one matmul (query,
-    key and value of self-attention; key and value of cross-attention) and
-    batched matmuls over `[B, heads, T, key_dim]`: `x` `[B, T, w]`,
-    `context` `[B, S, w]` (None: `x`), `bias` `[B, 1, 1, S]`, 0 for the
-    keys attended to and `PADDING_SCORE` for the others; `shapes` the
-    shapes `[B, -1, heads, key_dim]` and `[B, -1, w]`."""
-    width, (split, merge) = self.width, shapes
+    from its weights, with the heads as a batch dimension from the start:
+    `x` `[B, T, w]` is projected by one broadcast batched matmul into the
+    queries, keys and values of every head (`[B, 3 heads, T, key_dim]`;
+    queries `[B, heads, T, key_dim]` and keys and values of `context`
+    `[B, S, w]` for cross-attention, None for self-attention), and the
+    output projection sums the heads' `[B, heads, T, w]` parts, so nothing
+    is transposed. `bias` `[B, 1, 1, S]` is 0 for the keys attended to and
+    `PADDING_SCORE` for the others."""
     dense = (attention._query_dense, attention._key_dense,
              attention._value_dense)
-    kernels = [tf.reshape(d.kernel, [width, width]) for d in dense]
-    biases = [tf.reshape(d.bias, [width]) for d in dense]
+    # Keras' kernels are [w, heads, key_dim] and biases [heads, key_dim].
+    per_head = lambda d: tf.transpose(d.kernel, [1, 0, 2])  # noqa: E731
+    scale = 1.0 / np.sqrt(self.width // self.num_heads).astype(np.float32)
     if context is None:
-      q, k, v = tf.split(tf.matmul(x, tf.concat(kernels, 1))
-                         + tf.concat(biases, 0), 3, axis=-1)
+      qkv = (tf.matmul(x[:, None], tf.concat([per_head(d) for d in dense], 0))
+             + tf.concat([d.bias for d in dense], 0)[:, None, :])
+      q, k, v = tf.split(qkv, 3, axis=1)
     else:
-      q = tf.matmul(x, kernels[0]) + biases[0]
-      k, v = tf.split(tf.matmul(context, tf.concat(kernels[1:], 1))
-                      + tf.concat(biases[1:], 0), 2, axis=-1)
-    # [B, T, w] -> [B, heads, T, key_dim]
-    heads = lambda t: tf.transpose(tf.reshape(t, split), [0, 2, 1, 3])  # noqa: E731
-    scale = 1.0 / np.sqrt(width // self.num_heads).astype(np.float32)
-    weights = tf.nn.softmax(tf.matmul(heads(q * scale), heads(k),
-                                      transpose_b=True) + bias, axis=-1)
+      q = tf.matmul(x[:, None], per_head(dense[0])) + dense[0].bias[:, None]
+      k, v = tf.split(
+          tf.matmul(context[:, None], tf.concat([per_head(d)
+                                                 for d in dense[1:]], 0))
+          + tf.concat([d.bias for d in dense[1:]], 0)[:, None, :], 2, axis=1)
+    weights = tf.nn.softmax(
+        tf.matmul(q * scale, k, transpose_b=True) + bias, axis=-1)
     weights = attention._dropout_layer(weights, training=training)
-    out = tf.reshape(tf.transpose(tf.matmul(weights, heads(v)), [0, 2, 1, 3]),
-                     merge)
-    output = attention._output_dense
-    return tf.matmul(out, tf.reshape(output.kernel, [width, width])) + (
-        output.bias)
+    output = attention._output_dense  # kernel [heads, key_dim, w]
+    return tf.reduce_sum(tf.matmul(tf.matmul(weights, v), output.kernel),
+                         axis=1) + output.bias
 
   def call(self, inputs: Mapping[str, tf.Tensor], training=None,
            correction_weight=None) -> tf.Tensor:
@@ -316,10 +317,6 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       x += tf.matmul(residuals[1], w_rc)
     x += query_part[:, None, :]
 
-    batch = tf.shape(query)[0]
-    shapes = (tf.stack([batch, -1, self.num_heads,
-                        self.width // self.num_heads]),
-              tf.stack([batch, -1, self.width]))
     # Every slot attends to the real slots only.
     bias = tf.where(mask, 0.0, PADDING_SCORE)[:, None, None, :]
     if self.use_history:
@@ -334,12 +331,12 @@ class ListwiseTransformer(tf.keras.layers.Layer):
                             tf.float32)[:, None, None]
     for block in self._blocks:
       h = self._attend(block["attention"], _norm(block["norm1"], x), None,
-                       bias, shapes, training)
+                       bias, training)
       x = x + block["drop"](h, training=training)
       if self.use_history:
         h = self._attend(block["cross_attention"],
                          _norm(block["norm_cross"], x), history, history_bias,
-                         shapes, training)
+                         training)
         x = x + block["drop"](h * has_history, training=training)
       h = _dense(block["ffn_in"], _norm(block["norm2"], x))
       h = _dense(block["ffn_out"], block["drop"](h, training=training))
