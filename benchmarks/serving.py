@@ -11,8 +11,10 @@ a load test: 8 client threads sending single requests for 60 s
 (throughput, p50/p99, errors, resident memory at the start and the end); the
 `rank` signature's matmul FLOPs per query and, at the batched throughput of
 `rank`, their share of the machine's sgemm rate measured in the same run
-(`rerank_flop_fraction`); and one request of thousands of queries to the
-BruteForce export in a fresh process (`large_batch`, 5,000 queries, and
+(`rerank_flop_fraction`); batches of 64 from one caller per core side by
+side (`batched_parallel`, as the model server's batch threads run them);
+and one request of thousands of queries to the BruteForce export in a fresh
+process (`large_batch`, 5,000 queries, and
 `largest_batch`, 20,000: the process's peak resident memory, or the error;
 the export answers more than `Recommender.max_batch` queries in chunks).
 Model weights do not change the cost, so the towers are untrained; the
@@ -94,6 +96,22 @@ def load_test(serve, requests, clients: int, seconds: float) -> dict:
           "qps": len(latencies) / elapsed, **common.percentiles_ms(latencies),
           "errors": len(errors), "first_error": errors[0] if errors else None,
           "rss_mb_start": start_rss, "rss_mb_end": rss_mb()}
+
+
+def parallel_qps(serve, request, callers: int, calls: int) -> float:
+  """Queries/s of `callers` threads each sending `request` `calls` times:
+  the model server's `num_batch_threads` batches run side by side."""
+  size = len(next(iter(request.values())))
+  def caller():
+    for _ in range(calls):
+      serve(**request)["item_ids"].numpy()
+  threads = [threading.Thread(target=caller) for _ in range(callers)]
+  began = time.perf_counter()
+  for t in threads:
+    t.start()
+  for t in threads:
+    t.join()
+  return callers * calls * size / (time.perf_counter() - began)
 
 
 def _data(seed: int):
@@ -202,6 +220,10 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
       if kind == "scann":
         result.update(stats)
         result["load"] = load_test(serve, singles, clients, load_seconds)
+        cores = common.machine()["cores"]
+        result["batched_parallel"] = {
+            "callers": cores, "batch_size": batch,
+            "qps": parallel_qps(serve, batched, cores, 10)}
         lists = retrieve(**batched)["item_ids"]
         seconds = common.time_calls(
             lambda i: rank(**batched, candidate_ids=lists)["scores"].numpy(),
@@ -262,7 +284,9 @@ def main(argv=None) -> dict:
         f"{load['qps']:.0f} queries/s, p99 {load['p99_ms']:.1f} ms, "
         f"{load['errors']} errors, RSS {load['rss_mb_start']:.0f} -> "
         f"{load['rss_mb_end']:.0f} MB. BruteForce: p50 {b['p50_ms']:.2f} ms, "
-        f"batched {b['batched_qps']:.0f} queries/s. Re-ranking: "
+        f"batched {b['batched_qps']:.0f} queries/s. Batches from "
+        f"{result['batched_parallel']['callers']} callers side by side: "
+        f"{result['batched_parallel']['qps']:.0f} queries/s. Re-ranking: "
         f"{result['rerank_flops_per_query'] / 1e6:.1f} MFLOP per query, "
         f"{result['rerank_flop_fraction']:.0%} of sgemm "
         f"{result['sgemm_gflops']:.0f} GFLOP/s at batch {result['batch_size']}. "

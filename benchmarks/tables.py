@@ -118,7 +118,14 @@ def _serving(r: Dict) -> List[str]:
       f"{_n(load['requests'])} requests, {_n(load['qps'])} queries/s, p50 "
       f"{load['p50_ms']:.1f} ms, p99 {load['p99_ms']:.1f} ms, "
       f"{load['errors']} errors; resident memory {load['rss_mb_start']:,.0f} "
-      f"MB after warm-up, {load['rss_mb_end']:,.0f} MB at the end.",
+      f"MB after warm-up, {load['rss_mb_end']:,.0f} MB at the end."
+      + ("" if "batched_parallel" not in r else
+         f" Batches of {r['batched_parallel']['batch_size']} from "
+         f"{r['batched_parallel']['callers']} callers side by side: "
+         f"{_n(r['batched_parallel']['qps'])} queries/s.")
+      + ("" if "threads" not in r else
+         f" Intra-op threads: {r['threads']['intra_op'] or 'one per core'}.")
+      ,
   ] + ([] if "rerank_flops_per_query" not in r else [
       "",
       f"Re-ranking does {r['rerank_flops_per_query'] / 1e6:.1f} MFLOP of "

@@ -19,6 +19,7 @@ KEYS = {
                      "sgemm_gflops"},
                 "large_batch": {"peak_rss_mb"},
                 "largest_batch": {"peak_rss_mb"},
+                "batched_parallel": {"qps"},
                 "load": {"qps", "p50_ms", "p99_ms", "rss_mb_start",
                          "rss_mb_end"},
                 "history_cost_ms": {"p50_ms"}},

@@ -1,4 +1,5 @@
 import concurrent.futures
+import inspect
 import json
 import pathlib
 import re
@@ -457,3 +458,56 @@ def test_concurrent_chunked_and_direct_requests_match_sequential_ones(
                              batches))
   for a, b in zip(sequential, parallel):
     np.testing.assert_array_equal(a, b)
+
+
+_THREADED = """
+import json, sys
+import tensorflow as tf
+intra, inter = int(sys.argv[2]), int(sys.argv[3])
+tf.config.threading.set_intra_op_parallelism_threads(intra)
+tf.config.threading.set_inter_op_parallelism_threads(inter)
+from tfrs_ltttd.serving import decode_rest_request
+loaded = tf.saved_model.load(sys.argv[1])
+signature = loaded.signatures["serving_default"]
+out = signature(**decode_rest_request(json.loads(sys.argv[4]), signature))
+print(json.dumps({"threads": [tf.config.threading.get_intra_op_parallelism_threads(),
+                              tf.config.threading.get_inter_op_parallelism_threads()],
+                  "item_ids": out["item_ids"].numpy().tolist()}))
+"""
+
+
+def test_the_readme_serving_setup_loads_and_answers_alike(exports):
+  """The model server's flags and batching parameters README gives: the
+  batching file names only `BatchingParameters` fields, its batches take
+  the export's direct path, and the export serves the README's request
+  with the thread settings of the flags, as it does with the default ones."""
+  text = (ROOT / "README.md").read_text()
+  flags = re.search(r"<!-- model-server-flags -->\s*```sh\s*(.*?)```", text,
+                    re.S)
+  batching = re.search(r"<!-- batching-parameters -->\s*```\s*(.*?)```",
+                       text, re.S)
+  assert flags and batching, "README.md lost its serving set-up"
+  threads = dict(re.findall(r"--tensorflow_(intra|inter)_op_parallelism=(\d+)",
+                            flags.group(1)))
+  assert set(threads) == {"intra", "inter"}
+  assert "--enable_batching" in flags.group(1)
+  params = dict(re.findall(r"^(\w+) \{ value: (\d+) \}$", batching.group(1),
+                           re.M))
+  assert len(params) == len(batching.group(1).strip().splitlines())
+  # TF Serving's BatchingParameters (session_bundle_config.proto).
+  assert set(params) <= {"max_batch_size", "batch_timeout_micros",
+                         "max_enqueued_batches", "num_batch_threads"}
+  default = inspect.signature(Recommender).parameters["max_batch"].default
+  assert 1 <= int(params["max_batch_size"]) <= default
+  assert int(params["num_batch_threads"]) >= 1
+  body = _readme_rest_example()
+  loaded = tf.saved_model.load(str(exports["bruteforce"][1]))
+  signature = loaded.signatures["serving_default"]
+  want = signature(**decode_rest_request(body, signature))["item_ids"]
+  out = subprocess.run(
+      [sys.executable, "-c", _THREADED, str(exports["bruteforce"][1]),
+       threads["intra"], threads["inter"], json.dumps(body)],
+      capture_output=True, text=True, timeout=300, check=True, cwd=ROOT)
+  got = json.loads(out.stdout.strip().splitlines()[-1])
+  assert got["threads"] == [int(threads["intra"]), int(threads["inter"])]
+  np.testing.assert_array_equal(got["item_ids"], want.numpy())
