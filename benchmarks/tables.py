@@ -124,8 +124,7 @@ def _serving(r: Dict) -> List[str]:
          f"{r['batched_parallel']['callers']} callers side by side: "
          f"{_n(r['batched_parallel']['qps'])} queries/s.")
       + ("" if "threads" not in r else
-         f" Intra-op threads: {r['threads']['intra_op'] or 'one per core'}.")
-      ,
+         f" Intra-op threads: {r['threads']['intra_op'] or 'one per core'}."),
   ] + ([] if "rerank_flops_per_query" not in r else [
       "",
       f"Re-ranking does {r['rerank_flops_per_query'] / 1e6:.1f} MFLOP of "

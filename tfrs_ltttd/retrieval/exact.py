@@ -133,9 +133,7 @@ class ExactTopK(tfrs.layers.factorized_top_k.TopK):
            k: Optional[int] = None) -> Tuple[tf.Tensor, tf.Tensor]:
     """Returns `(scores [B, k], identifiers [B, k])`, best first."""
     k = self._k if k is None else k
-    if self._chunks is None:
-      raise ValueError("The `index` method must be called first to create "
-                       "the retrieval index.")
+    self._check_indexed()
     if not 1 <= k <= self._num_items:
       raise ValueError(f"k must be in [1, {self._num_items}] (the catalogue "
                        f"size), got {k}.")
@@ -167,6 +165,11 @@ class ExactTopK(tfrs.layers.factorized_top_k.TopK):
     ids = tf.reshape(tf.gather(self._identifiers, best_groups), [-1, k * g])
     return top, tf.gather(ids, where, batch_dims=1)
 
+  def _check_indexed(self) -> None:
+    if self._chunks is None:
+      raise ValueError("The `index` method must be called first to create "
+                       "the retrieval index.")
+
   def embeddings(self, rows: tf.Tensor) -> tf.Tensor:
     """The indexed vectors of catalogue rows, read from the index's copy.
 
@@ -178,9 +181,7 @@ class ExactTopK(tfrs.layers.factorized_top_k.TopK):
       `rows.shape + [d]` float32, `candidates[rows]`; a caller that needs
       the catalogue's vectors beside the index need not hold a copy.
     """
-    if self._chunks is None:
-      raise ValueError("The `index` method must be called first to create "
-                       "the retrieval index.")
+    self._check_indexed()
     rows = tf.cast(rows, tf.int64)
     chunk, per_chunk = self._chunk, self._per_chunk
     within = rows % chunk  # = member * per_chunk + group within the chunk
