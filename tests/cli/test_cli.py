@@ -1,3 +1,4 @@
+import json
 import os
 import pathlib
 import re
@@ -69,9 +70,16 @@ def test_train_then_export_a_checkpoint(tmp_path, capsys):
   assert cli.main(["train", "--output", str(ckpt)] + SMALL_RUN) == 2
   assert "exists already" in capsys.readouterr().err
 
+  # One query at a time: the two-query request below is answered in chunks.
   assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
-                   "--num-candidates", "50", "--k", "5"]) == 0
-  assert "loads in stock TensorFlow Serving" in capsys.readouterr().out
+                   "--num-candidates", "50", "--k", "5",
+                   "--max-batch", "1"]) == 0
+  text = capsys.readouterr().out
+  assert "loads in stock TensorFlow Serving" in text
+  assert "larger requests than 1 queries in chunks" in text
+  meta = json.loads((out / "ltttd" / "1" / "assets.extra" / "ltttd.json"
+                     ).read_text())
+  assert meta["max_batch"] == 1
   assert_export_serves_the_checkpoint(out, ckpt, {
       "user_id": np.array([1, 2], np.int64),
       "user_segment": np.array(["s1", "s2"]),

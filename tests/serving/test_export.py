@@ -76,6 +76,9 @@ def test_layout_is_versioned_and_never_overwritten(exports, small_data, model):
   assert path.name == "1" and (path / "saved_model.pb").is_file()
   meta = json.loads((path / "assets.extra" / "ltttd.json").read_text())
   assert meta["index"] == "bruteforce" and meta["num_candidates"] == K
+  assert meta["max_batch"] == recommender.max_batch
+  assert meta["correction_weight"] == pytest.approx(
+      float(model.transformer.correction_weight.numpy()))
   second = export(recommender, path.parent.parent, name="bruteforce")
   assert second.name == "2"
   with pytest.raises(ValueError, match="version 1 exists already"):

@@ -193,11 +193,13 @@ def run_export(args: argparse.Namespace) -> int:
     model, data, _, _ = train_model(args)
   recommender = Recommender(model, data.items, data.item_id_feature,
                             index=args.index,
-                            num_candidates=args.num_candidates, k=args.k)
+                            num_candidates=args.num_candidates, k=args.k,
+                            max_batch=args.max_batch)
   path = export(recommender, args.output, args.name, args.version)
   extra = sorted(custom_ops(path))
   print(f"SavedModel written to {path} (index: {args.index}, "
-        f"K={recommender.num_candidates}, k={recommender.k}).")
+        f"K={recommender.num_candidates}, k={recommender.k}, larger "
+        f"requests than {recommender.max_batch} queries in chunks).")
   print("Custom ops: " + (", ".join(extra) + " (needs a model server built "
                           "with ScaNN's ops)" if extra else
                           "none (loads in stock TensorFlow Serving)"))

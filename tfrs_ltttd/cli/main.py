@@ -174,6 +174,10 @@ def main(argv: Optional[List[str]] = None) -> int:
                       help="K, the retrieval depth")
   export.add_argument("--k", type=_number(POSITIVE_INT), default=10,
                       help="results returned")
+  export.add_argument("--max-batch", type=_number(POSITIVE_INT), default=64,
+                      help="the most queries computed at once; larger "
+                      "requests are answered in chunks of this many (keep "
+                      "the model server's max_batch_size at most this)")
   _add_training_flags(export)
   export.set_defaults(run=commands.run_export)
 

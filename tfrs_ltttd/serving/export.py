@@ -87,6 +87,9 @@ def export(
         "index": recommender.index_kind,
         "num_candidates": recommender.num_candidates,
         "k": recommender.k,
+        "max_batch": recommender.max_batch,
+        "correction_weight": float(
+            recommender.transformer.correction_weight.numpy()),
         "query_features": {n: s.dtype.name for n, s in
                            dict(recommender.query_specs).items()},
         "candidate_ids_dtype": recommender.item_id_spec.dtype.name,
