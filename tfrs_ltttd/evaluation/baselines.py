@@ -13,6 +13,7 @@ import numpy as np
 
 from tfrs_ltttd.data.interactions import Interactions, validation_split
 from tfrs_ltttd.evaluation.protocol import evaluate_scores
+from tfrs_ltttd.layers.item_item import ease_weights
 
 EASE_LAMBDAS = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
 
@@ -37,12 +38,9 @@ class Popularity:
 
 
 class EASE:
-  """EASE, the closed-form linear item-item model.
-
-  `B = argmin ||X - X B||^2 + lambda ||B||^2` with `diag(B) = 0`, solved as
-  `P = (X^T X + lambda I)^-1`, `B = -P / diag(P)` (column-wise), `diag(B) =
-  0`; a user's scores are `x_u B`. `X` is the binary user x item matrix of
-  train interactions.
+  """EASE, the closed-form linear item-item model: a user's scores are
+  `x_u B`, `B = ease_weights(X, l2)` (`tfrs_ltttd.layers.item_item`), `X`
+  the binary user x item matrix of train interactions.
 
   Args:
     data: the interactions (train only is read).
@@ -62,16 +60,9 @@ class EASE:
   """
 
   def __init__(self, data: Interactions, l2: float = 500.0):
-    if l2 <= 0:
-      raise ValueError(f"EASE: l2 must be > 0, got {l2}.")
     self.l2 = float(l2)
     self.x = interaction_matrix(data)
-    gram = (self.x.T.astype(np.float64) @ self.x).astype(np.float64)
-    gram[np.diag_indices_from(gram)] += self.l2
-    p = np.linalg.inv(gram)
-    b = -p / np.diag(p)[None, :]
-    np.fill_diagonal(b, 0.0)
-    self.b = b.astype(np.float32)
+    self.b = ease_weights(self.x, self.l2)
 
   def __call__(self, user_rows: np.ndarray) -> np.ndarray:
     return self.x[user_rows] @ self.b
