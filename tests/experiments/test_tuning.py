@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import optuna
 import pytest
@@ -6,7 +8,7 @@ from tests._references import assert_never_saw_test
 from tfrs_ltttd import ModelConfig, TrainConfig, tuning
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import validation_split
-from tfrs_ltttd.evaluation import protocol
+from tfrs_ltttd.evaluation import baselines, protocol
 
 SMALL = ModelConfig(output_dim=8, embedding_dim=8, hidden_units=(16,),
                     num_layers=1, num_heads=2, width=8, history_length=4)
@@ -121,3 +123,30 @@ def test_bad_search_space_is_named():
 def test_an_empty_grid_is_named():
   with pytest.raises(ValueError, match="SearchSpace.output_dims is empty"):
     tuning.SearchSpace(output_dims=())
+
+
+@pytest.mark.slow
+def test_an_item_item_table_gets_its_lambda_and_weights_on_validation():
+  data = synthetic.generate(synthetic.SyntheticConfig(
+      num_users=120, num_items=90, interactions_per_user=10, seed=6))
+  space = tuning.SearchSpace(max_epochs=2, min_epochs=1, trials=1,
+                             history_lengths=(4,), output_dims=(8,),
+                             sampled_negative_shares=(0.0,),
+                             list_holdout_fractions=(0.0,), gammas=(),
+                             correction_weights=(0.0, 1.0),
+                             item_item_weights=(0.0, 0.5, 2.0))
+  lines = []
+  config = dataclasses.replace(SMALL, item_item_neighbours=10)
+  model_config, _, record = tuning.choose_settings(data, config, TRAIN, space,
+                                                   log=lines.append)
+  l2, _ = baselines.choose_ease_l2(data)
+  assert model_config.item_item_l2 == record["chosen"]["item_item_l2"] == l2
+  chosen = record["chosen"]["item_item_weight"]
+  assert set(chosen) == set(record["item_item_weights"]) == {"ltttd",
+                                                             "cascade"}
+  for system, weight in chosen.items():
+    curve = record["item_item_weights"][system]["ndcg@10_by_item_item_weight"]
+    assert list(curve) == ["0", "0.5", "2"]
+    assert curve[f"{weight:g}"] == max(curve.values())
+    assert any(line.startswith(f"  {system}: validation NDCG@10 by "
+                               "item-item weight") for line in lines)

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -5,6 +7,8 @@ import tensorflow as tf
 from tests._references import SMALL_MODEL, SMALL_TRAIN
 from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
                         lists, training)
+from tfrs_ltttd.evaluation import baselines
+from tfrs_ltttd.layers import top_neighbours
 
 def _fixed_batch(data):
   built = lists.build_lists(data, 12, num_positives=3, seed=99,
@@ -233,3 +237,51 @@ def test_the_towers_order_is_scored_without_running_the_reranker(
                                with_reranker=False)
   assert towers == {k: v for k, v in both.items()
                     if k not in ("ndcg@10", "mrr")}
+
+
+def test_the_item_item_term_joins_the_served_score_only(small_data):
+  config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=6,
+                               item_item_l2=10.0)
+  model = LTTTDModel.from_data(small_data, config)
+  rows, values = top_neighbours(baselines.EASE(small_data, 10.0).b, 6)
+  np.testing.assert_array_equal(model.item_item.neighbours.numpy(), rows)
+  np.testing.assert_allclose(model.item_item.neighbour_weights.numpy(),
+                             values)
+  batch = _fixed_batch(small_data)
+  assert float(model.item_item.served_weight.numpy()) == 0.0
+  plain = model.score_lists(batch["query"], batch["candidates"],
+                            batch["mask"], item_item_weight=0.0)
+  assert "item_item" not in plain  # weight 0: not computed
+  np.testing.assert_allclose(model.score_lists(
+      batch["query"], batch["candidates"], batch["mask"])["scores"],
+                             plain["scores"], atol=1e-6)
+  loss = float(model.compute_loss(batch))
+  model.item_item.set_served_weight(0.5)
+  served = model.score_lists(batch["query"], batch["candidates"],
+                             batch["mask"])
+  # Reference: the history's summed table weights of each candidate,
+  # standardised over the list and scaled to the spread of the towers'.
+  dense = np.zeros((small_data.num_items,) * 2, np.float32)
+  np.put_along_axis(dense, rows, values, axis=1)
+  row_of = {int(i): r for r, i in enumerate(small_data.items["item_id"])}
+  history = batch["query"]["history_item_ids"].numpy()
+  ids = batch["candidates"]["item_id"].numpy()
+  mask, towers = batch["mask"].numpy(), served["tower_scores"].numpy()
+  want = plain["scores"].numpy().copy()
+  for b in range(len(ids)):
+    seen = [row_of[int(h)] for h in history[b] if h >= 0]
+    raw = np.array([dense[seen, row_of[int(j)]].sum() for j in ids[b]])
+    real = mask[b]
+    spread = raw[real].std()  # 0 for an empty history: no term
+    z = (raw - raw[real].mean()) / spread if spread > 0 else 0 * raw
+    want[b, real] += 0.5 * towers[b, real].std() * z[real]
+  np.testing.assert_allclose(served["scores"], want, rtol=1e-4, atol=1e-4)
+  # Training never sees the term, whatever weight is served.
+  assert float(model.compute_loss(batch)) == pytest.approx(loss)
+  full = evaluation.evaluate(model, small_data, k_retrieval=50,
+                             item_item_weights=(0.0, 0.5))
+  assert full["ndcg@10_by_item_item_weight"]["0.5"] == pytest.approx(
+      full["ndcg@10"])
+  model.item_item.set_served_weight(0.0)
+  assert evaluation.evaluate(model, small_data, k_retrieval=50)[
+      "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])

@@ -503,3 +503,32 @@ def test_the_readme_serving_setup_loads_and_answers_alike(exports):
   got = json.loads(out.stdout.strip().splitlines()[-1])
   assert got["threads"] == [int(threads["intra"]), int(threads["inter"])]
   np.testing.assert_array_equal(got["item_ids"], want.numpy())
+
+
+def test_an_export_serves_the_item_item_term_as_the_model_does(
+    model, small_data, tmp_path):
+  config = ModelConfig(output_dim=16, embedding_dim=8, num_layers=1,
+                       num_heads=2, width=16, history_length=H,
+                       item_item_neighbours=8, item_item_l2=10.0)
+  with_table = LTTTDModel.from_data(small_data, config)
+  queries = _queries(small_data)
+  rows = np.tile(np.arange(0, 60, 3), (4, 1))
+  candidates = {k: tf.constant(v[rows]) for k, v in small_data.items.items()}
+  mask = tf.ones(rows.shape, tf.bool)
+  with_table.score_lists(queries, candidates, mask)  # builds the layers
+  # The trained towers and transformer, then a table and a weight.
+  for name in ("query_tower", "item_tower", "transformer"):
+    getattr(with_table, name).set_weights(getattr(model, name).get_weights())
+  with_table.item_item.set_served_weight(0.7)
+  want = with_table.score_lists(queries, candidates, mask)["scores"].numpy()
+  alone = with_table.score_lists(queries, candidates, mask,
+                                 item_item_weight=0.0)["scores"].numpy()
+  assert np.abs(want - alone).max() > 1e-3  # the term moves the scores
+
+  path = export(Recommender(with_table, small_data.items, num_candidates=K,
+                            k=TOP), tmp_path, name="item_item")
+  assert not custom_ops(path)  # stock TensorFlow Serving loads it
+  loaded = tf.saved_model.load(str(path))
+  got = loaded.signatures["rank"](
+      **queries, candidate_ids=tf.constant(small_data.items["item_id"][rows]))
+  np.testing.assert_allclose(got["scores"], want, rtol=1e-4, atol=1e-4)

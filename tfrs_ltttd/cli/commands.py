@@ -217,7 +217,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
       gamma=args.gamma if args.gamma is not None else 0.0,
       temperature=args.temperature, dropout=args.dropout,
       history_length=(args.history_length if args.history_length is not None
-                      else ModelConfig.history_length))
+                      else ModelConfig.history_length),
+      item_item_neighbours=args.item_item_neighbours)
   train_config = TrainConfig(
       epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
       or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0,
@@ -265,10 +266,11 @@ def run_evaluate(args: argparse.Namespace) -> int:
         distillation_warmup_epochs=(
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))
+  chosen = (tuning_record or {}).get("chosen", {})
   result = compare.compare(
       data, args.seeds, model_config, train_config, verbose=verbosity(),
-      correction_weights=(tuning_record or {}).get("chosen", {}).get(
-          "correction_weight"))
+      correction_weights=chosen.get("correction_weight"),
+      item_item_weights=chosen.get("item_item_weight"))
   result["data"] = args.data
   if tuning_record:
     result["tuning"] = tuning_record

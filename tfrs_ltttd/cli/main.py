@@ -214,6 +214,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         type=_field(TrainConfig, "distillation_warmup_epochs"),
                         help="epochs before distillation starts; default: "
                         "half the epochs when distilling")
+  evaluate.add_argument(
+      "--item-item-neighbours",
+      type=_field(ModelConfig, "item_item_neighbours"), default=0,
+      help="keep each item's N strongest EASE neighbours in both systems; "
+      "the summed weights the user's history gives a candidate join the "
+      "served score with a weight chosen on validation (0: none)")
   evaluate.add_argument("--list-holdout-fraction",
                         type=_field(TrainConfig, "list_holdout_fraction"),
                         help="latest share of each user's train that anchors "

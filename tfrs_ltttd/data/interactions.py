@@ -114,6 +114,14 @@ def _check_table(name: str, table: Mapping[str, np.ndarray], id_feature: str):
         f"got lengths {lengths}.")
 
 
+def interaction_matrix(data: Interactions) -> np.ndarray:
+  """`[num_users, num_items]` float32, 1 where the user has a train
+  interaction with the item (any label: the user chose it)."""
+  x = np.zeros((data.num_users, data.num_items), np.float32)
+  x[data.train["user"], data.train["item"]] = 1.0
+  return x
+
+
 def take(table: Mapping[str, np.ndarray], rows: np.ndarray) -> Features:
   """Gathers the features of `rows` (any shape) from a feature table."""
   return {name: np.take(values, rows, axis=0) for name, values in table.items()}

@@ -11,19 +11,12 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
-from tfrs_ltttd.data.interactions import Interactions, validation_split
+from tfrs_ltttd.data.interactions import (Interactions, interaction_matrix,
+                                         validation_split)
 from tfrs_ltttd.evaluation.protocol import evaluate_scores
 from tfrs_ltttd.layers.item_item import ease_weights
 
 EASE_LAMBDAS = (10.0, 50.0, 100.0, 200.0, 500.0, 1000.0, 2000.0, 5000.0)
-
-
-def interaction_matrix(data: Interactions) -> np.ndarray:
-  """`[num_users, num_items]` float32, 1 where the user has a train
-  interaction with the item (any label: the user chose it)."""
-  x = np.zeros((data.num_users, data.num_items), np.float32)
-  x[data.train["user"], data.train["item"]] = 1.0
-  return x
 
 
 class Popularity:

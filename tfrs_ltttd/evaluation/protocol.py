@@ -17,36 +17,48 @@ from tfrs_ltttd.retrieval.topk import retrieve, top_k_unseen
 
 def score_parts(model, data: Interactions, user_rows: np.ndarray,
                 item_rows: np.ndarray, batch_size: int = 256
-                ) -> Tuple[np.ndarray, np.ndarray]:
-  """The towers' scores and the re-ranker's correction, `[U, K]` each, of
-  the candidate lists `item_rows` (row -1 is padding): the served score at
-  correction weight w is `towers + w * correction`."""
+                ) -> Tuple[np.ndarray, np.ndarray, np.ndarray]:
+  """The towers' scores, the re-ranker's correction and the item-item term
+  (zeros for a model without an item-item table), `[U, K]` each, of the
+  candidate lists `item_rows` (row -1 is padding): the served score at
+  correction weight w and item-item weight v is `towers + w * correction
+  + v * item_item`."""
   fn = tf.function(lambda q, c, m: model.score_lists(
-      q, c, m, training=False, correction_weight=1.0),
+      q, c, m, training=False, correction_weight=1.0, item_item_weight=1.0),
                    reduce_retracing=True)
-  towers, corrections = [], []
+  towers, corrections, item_item = [], [], []
   queries = serving_query(data, user_rows, model.query_tower.history_length)
   for start in range(0, len(user_rows), batch_size):
     lists = item_rows[start:start + batch_size]
     out = fn({n: v[start:start + batch_size] for n, v in queries.items()},
              take(data.items, np.maximum(lists, 0)), lists >= 0)
     towers.append(out["tower_scores"].numpy())
-    corrections.append(out["scores"].numpy() - towers[-1])
-  return np.concatenate(towers), np.concatenate(corrections)
+    item_item.append(out["item_item"].numpy() if "item_item" in out
+                     else np.zeros_like(towers[-1]))
+    corrections.append(out["scores"].numpy() - towers[-1] - item_item[-1])
+  return (np.concatenate(towers), np.concatenate(corrections),
+          np.concatenate(item_item))
+
+
+def _weights(model) -> Tuple[float, float]:
+  """The served correction and item-item weights of `model`."""
+  table = getattr(model, "item_item", None)
+  return (float(model.transformer.correction_weight.numpy()),
+          0.0 if table is None else float(table.served_weight.numpy()))
 
 
 def rerank(model, data: Interactions, user_rows: np.ndarray,
            item_rows: np.ndarray, batch_size: int = 256) -> np.ndarray:
   """Served scores `[U, K]` for the candidate lists `item_rows` (row -1 is
-  padding and scores `PADDING_SCORE`), at the model's correction weight."""
-  towers, corrections = score_parts(model, data, user_rows, item_rows,
-                                    batch_size)
-  return _served(towers, corrections, item_rows >= 0,
-                 float(model.transformer.correction_weight.numpy()))
+  padding and scores `PADDING_SCORE`), at the model's served weights."""
+  parts = score_parts(model, data, user_rows, item_rows, batch_size)
+  return _served(*parts, item_rows >= 0, *_weights(model))
 
 
-def _served(towers, corrections, mask, weight: float) -> np.ndarray:
-  return np.where(mask, towers + weight * corrections, PADDING_SCORE)
+def _served(towers, corrections, item_item, mask, weight: float,
+            item_item_weight: float) -> np.ndarray:
+  return np.where(mask, towers + weight * corrections
+                  + item_item_weight * item_item, PADDING_SCORE)
 
 
 def _relevance(data: Interactions, split: str, user_rows, item_rows):
@@ -82,6 +94,7 @@ def evaluate(
     recall_ks: Sequence[int] = (),
     correction_weights: Sequence[float] = (),
     with_reranker: bool = True,
+    item_item_weights: Sequence[float] = (),
 ) -> Dict[str, Any]:
   """Scores the full two-stage pipeline on the held-out split.
 
@@ -103,6 +116,9 @@ def evaluate(
     with_reranker: False scores the towers' order alone (the keys of the
       final list, `ndcg@k` and `mrr`, are then left out): for towers
       trained without their re-ranker.
+    item_item_weights: weights of the item-item term (a model with an
+      item-item table) at which to score the final list too, at the served
+      correction weight.
 
   Returns:
     `recall@K` and `irretrievable@K` of the retrieval stage for K in
@@ -110,7 +126,9 @@ def evaluate(
     (re-ranked) list, and `ndcg@k_two_tower` and `mrr_two_tower`, the same
     for the retrieval order alone, so the re-ranker's own contribution is
     visible; with `correction_weights`, `ndcg@k_by_correction_weight`, a
-    dict from each weight (as text, `"0.5"`) to the final NDCG@k it gives.
+    dict from each weight (as text, `"0.5"`) to the final NDCG@k it gives
+    (at the served item-item weight); with `item_item_weights`,
+    `ndcg@k_by_item_item_weight`, the same for the item-item term.
   """
   table = getattr(data, split)
   users = np.unique(table["user"][table["label"] > 0])
@@ -132,20 +150,25 @@ def evaluate(
   if not with_reranker:
     return out
   lists = rows[:, :k_retrieval]
-  towers, corrections = score_parts(model, data, users, lists)
+  parts = score_parts(model, data, users, lists)
+  served, served_item_item = _weights(model)
 
-  def final(weight):
-    order = np.argsort(-_served(towers, corrections, lists >= 0, weight),
-                       axis=1, kind="stable")
+  def final(weight, item_item_weight=served_item_item):
+    order = np.argsort(-_served(*parts, lists >= 0, weight,
+                                item_item_weight), axis=1, kind="stable")
     return np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
 
-  ranked = final(float(model.transformer.correction_weight.numpy()))
+  ranked = final(served)
   out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
   out["mrr"] = metrics.mrr(ranked)
   if correction_weights:
     out[f"ndcg@{k}_by_correction_weight"] = {
         f"{w:g}": metrics.ndcg_at_k(final(float(w)), ideal, k)
         for w in correction_weights}
+  if item_item_weights:
+    out[f"ndcg@{k}_by_item_item_weight"] = {
+        f"{v:g}": metrics.ndcg_at_k(final(served, float(v)), ideal, k)
+        for v in item_item_weights}
   return out
 
 

@@ -100,6 +100,7 @@ def compare(data: Interactions, seeds: Sequence[int],
             train_config: TrainConfig = TrainConfig(),
             verbose: int = 0,
             correction_weights: Optional[Mapping[str, float]] = None,
+            item_item_weights: Optional[Mapping[str, float]] = None,
             ) -> Dict[str, Any]:
   """LT-TTD and the cascade over several seeds: means, spreads, per seed.
 
@@ -111,12 +112,15 @@ def compare(data: Interactions, seeds: Sequence[int],
     correction_weights: system -> the weight of its re-ranker's correction
       served after training (`ListwiseTransformer.correction_weight`; 1 for
       a system not named).
+    item_item_weights: system -> the weight of the item-item term served
+      (a model with an item-item table; 0 for a system not named).
 
   Returns:
     Per system the mean of every metric of `measure`, `"std"` and
     `"per_seed"`; the baselines; the configs and training histories.
   """
   correction_weights = dict(correction_weights or {})
+  item_item_weights = dict(item_item_weights or {})
   result: Dict[str, Any] = {"seeds": list(seeds),
                             "model_config": dataclasses.asdict(model_config),
                             "train_config": dataclasses.asdict(train_config),
@@ -129,8 +133,12 @@ def compare(data: Interactions, seeds: Sequence[int],
                                              config, 2 if verbose else 0)
       weight = float(correction_weights.get(system, 1.0))
       model.transformer.set_correction_weight(weight)
+      item_item = float(item_item_weights.get(system, 0.0))
+      if model.item_item is not None:
+        model.item_item.set_served_weight(item_item)
       metrics = {**measure(model, data, config.list_holdout_fraction),
-                 "train_s": seconds, "correction_weight": weight}
+                 "train_s": seconds, "correction_weight": weight,
+                 "item_item_weight": item_item}
       if verbose:
         print(f"seed {seed} {system}: " + ", ".join(
             f"{k}={metrics[k]:.4f}" for k in HEADLINE if k in metrics))

@@ -59,6 +59,24 @@ def correction_line(result: Dict[str, Any]) -> str:
           + "; ".join(parts) + ".")
 
 
+def item_item_line(result: Dict[str, Any]) -> str:
+  """Which weight of the item-item term each system serves, and why."""
+  parts = []
+  searched = result.get("tuning", {}).get("item_item_weights", {})
+  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+    text = f"{label} {result[system]['item_item_weight']:g}"
+    if system in searched:
+      text += " (validation NDCG@10, each at its best correction weight, " + (
+          ", ".join(f"{v:.4f} at {w}" for w, v in
+                    searched[system]["ndcg@10_by_item_item_weight"].items())
+          + ")")
+    parts.append(text)
+  return ("Item-item term served (score + weight x the summed EASE weights "
+          "the user's history gives the candidate, scaled to the spread of "
+          "the towers' scores in the list; chosen on validation): "
+          + "; ".join(parts) + ".")
+
+
 def markdown(result: Dict[str, Any], title: str) -> str:
   """One table: baselines, each system's towers' order and final ranking
   (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
@@ -89,6 +107,9 @@ def markdown(result: Dict[str, Any], title: str) -> str:
               + "."]
   if "correction_weight" in result["ltttd"]:
     lines += ["", correction_line(result)]
+  if result["ltttd"].get("item_item_weight") or result.get(
+      "tuning", {}).get("item_item_weights"):
+    lines += ["", item_item_line(result)]
   if "ease" in result and "l2" in result["ease"]:
     lines += ["", f"EASE lambda {result['ease']['l2']:g}, chosen on the "
               "validation split."]
@@ -98,7 +119,8 @@ def markdown(result: Dict[str, Any], title: str) -> str:
               f"(score {result['tuning']['score']}): "
               + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
                           f"{k} {v}" for k, v in chosen.items()
-                          if k != "correction_weight") + "."]
+                          if k not in ("correction_weight",
+                                       "item_item_weight")) + "."]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
     trials = result["tuning"].get("trials", [])

@@ -31,7 +31,7 @@ import optuna
 import tensorflow as tf
 
 from tfrs_ltttd.data.interactions import Interactions, validation_split
-from tfrs_ltttd.evaluation import protocol
+from tfrs_ltttd.evaluation import baselines, protocol
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
 from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
@@ -66,6 +66,9 @@ class SearchSpace:
       every validation run of a whole system; each run is scored at its
       best, and the chosen run's best weight is served (ties go to the
       smaller weight).
+    item_item_weights: weights of the item-item term (a model with an
+      item-item table, `ModelConfig.item_item_neighbours`) tried with every
+      correction weight on one run of each system at the chosen settings.
     validation_fraction: each user's latest share of train held out.
   """
 
@@ -80,6 +83,8 @@ class SearchSpace:
   gammas: Tuple[float, ...] = setting((0.2, 1.0), NON_NEGATIVE)
   correction_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75, 1.0),
                                                   NON_NEGATIVE)
+  item_item_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 1.0, 2.0),
+                                                 NON_NEGATIVE)
   validation_fraction: float = setting(0.1, OPEN_SHARE)
 
   def __post_init__(self):
@@ -88,7 +93,8 @@ class SearchSpace:
       raise ValueError("SearchSpace needs 1 <= min_epochs <= max_epochs, got "
                        f"{self.min_epochs} and {self.max_epochs}.")
     for name in ("history_lengths", "output_dims", "sampled_negative_shares",
-                 "list_holdout_fractions", "correction_weights"):
+                 "list_holdout_fractions", "correction_weights",
+                 "item_item_weights"):
       if not getattr(self, name):
         raise ValueError(f"SearchSpace.{name} is empty.")
 
@@ -126,6 +132,26 @@ def scored(model, data: Interactions, k: int,
                    **{"ndcg@10_served": by_weight[best]})
     ranking = "ndcg@10_served"
   return {**metrics, "quality": quality(metrics, k, ranking)}
+
+
+def scored_weights(model, data: Interactions, k: int,
+                   correction_weights: Tuple[float, ...],
+                   item_item_weights: Tuple[float, ...]) -> Dict[str, Any]:
+  """`scored` at the best pair of a correction weight and an item-item
+  weight (`model` has an item-item table), its `"item_item_weight"` and
+  `"ndcg@10_by_item_item_weight"` (each at its best correction weight)
+  added; the model is given back serving an item-item weight of 0."""
+  rows = {}
+  try:
+    for weight in dict.fromkeys(item_item_weights):
+      model.item_item.set_served_weight(weight)
+      rows[weight] = scored(model, data, k, correction_weights)
+  finally:
+    model.item_item.set_served_weight(0.0)
+  best = max(rows, key=lambda w: rows[w]["quality"])  # ties: the smaller
+  return {**rows[best], "item_item_weight": float(best),
+          "ndcg@10_by_item_item_weight": {
+              f"{w:g}": row["ndcg@10_served"] for w, row in rows.items()}}
 
 
 class _EpochScores(tf.keras.callbacks.Callback):
@@ -226,6 +252,12 @@ def choose_settings(
   validation = validation_split(data, space.validation_fraction)
   k = min(VALIDATION_K, data.num_items)
   longest = int(np.max(np.bincount(validation.train["user"]), initial=1))
+  if model_config.item_item_neighbours:
+    # The item-item table's EASE penalty, on the same validation split.
+    l2, _ = baselines.choose_ease_l2(data, fraction=space.validation_fraction)
+    model_config = dataclasses.replace(model_config, item_item_l2=l2)
+    say(f"  item-item table: EASE lambda {l2:g} (best on validation), "
+        f"{model_config.item_item_neighbours} neighbours per item")
   grid = space.towers_grid()
   trials = min(space.trials, int(np.prod([len(v) for v in grid.values()])))
   record: Dict[str, Any] = {
@@ -348,13 +380,24 @@ def choose_settings(
   chosen_model = dataclasses.replace(model_config, gamma=gamma)
 
   # 4. How much of each re-ranker's correction to serve: LT-TTD's from its
-  # chosen run, the cascade's from one cascade at the chosen settings.
-  ltttd = next(row for row in record["gamma"] if row["gamma"] == gamma)
+  # chosen run, the cascade's from one cascade at the chosen settings. With
+  # an item-item table, LT-TTD is trained once more at the chosen settings
+  # and both weights are chosen together on either system's run.
   tf.keras.utils.set_random_seed(seed)
   cascade_model, _ = cascade.train_cascade(validation, chosen_model,
                                            chosen_train, verbose=0)
-  runs = {"ltttd": ltttd, "cascade": scored(cascade_model, validation, k,
-                                            weights)}
+  if chosen_model.item_item_neighbours:
+    tf.keras.utils.set_random_seed(seed)
+    ltttd_model = LTTTDModel.from_data(validation, chosen_model)
+    loop.fit(ltttd_model, validation, chosen_train, verbose=0)
+    runs = {system: scored_weights(run, validation, k, weights,
+                                   space.item_item_weights)
+            for system, run in (("ltttd", ltttd_model),
+                                ("cascade", cascade_model))}
+  else:
+    runs = {"ltttd": next(row for row in record["gamma"]
+                          if row["gamma"] == gamma),
+            "cascade": scored(cascade_model, validation, k, weights)}
   for system, row in runs.items():
     record["correction_weights"][system] = {
         "chosen": row["correction_weight"],
@@ -363,6 +406,15 @@ def choose_settings(
         + ", ".join(f"{w} {v:.4f}" for w, v in
                     row["ndcg@10_by_correction_weight"].items())
         + f"; serving {row['correction_weight']:g}")
+    if "item_item_weight" in row:
+      record.setdefault("item_item_weights", {})[system] = {
+          "chosen": row["item_item_weight"],
+          "ndcg@10_by_item_item_weight":
+              row["ndcg@10_by_item_item_weight"]}
+      say(f"  {system}: validation NDCG@10 by item-item weight "
+          + ", ".join(f"{w} {v:.4f}" for w, v in
+                      row["ndcg@10_by_item_item_weight"].items())
+          + f"; serving {row['item_item_weight']:g}")
   record["chosen"] = {"epochs": epochs,
                       "history_length": chosen_model.history_length,
                       "output_dim": chosen_model.output_dim,
@@ -371,10 +423,14 @@ def choose_settings(
                       "list_holdout_fraction":
                           chosen_train.list_holdout_fraction,
                       "gamma": gamma,
+                      "item_item_l2": chosen_model.item_item_l2,
                       "distillation_warmup_epochs":
                           chosen_train.distillation_warmup_epochs,
                       "correction_weight": {
                           system: row["correction_weight"]
+                          for system, row in runs.items()},
+                      "item_item_weight": {
+                          system: row.get("item_item_weight", 0.0)
                           for system, row in runs.items()}}
   record["wall_s"] = time.perf_counter() - start
   say(f"  chosen in {_minutes(record['wall_s'])}: {record['chosen']}")

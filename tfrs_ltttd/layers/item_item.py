@@ -28,8 +28,8 @@ def ease_weights(x: np.ndarray, l2: float) -> np.ndarray:
   """
   if not l2 > 0:
     raise ValueError(f"EASE: l2 must be > 0, got {l2}.")
-  x = np.asarray(x, np.float64)
-  gram = x.T @ x
+  x = np.asarray(x, np.float32)
+  gram = (x.T @ x).astype(np.float64)  # counts: exact in float32
   gram[np.diag_indices_from(gram)] += l2
   p = np.linalg.inv(gram)
   b = -p / np.diag(p)[None, :]
@@ -62,6 +62,35 @@ def top_neighbours(weights: np.ndarray, num_neighbours: int
   return top.astype(np.int64), values.astype(np.float32)
 
 
+def scaled_like(scores: tf.Tensor, reference: tf.Tensor,
+                mask: tf.Tensor) -> tf.Tensor:
+  """`scores` standardised over each list's real slots, times the spread of
+  `reference` there: `std(reference) * (scores - mean(scores)) /
+  std(scores)`, 0 on padded slots and in lists where `scores` is flat.
+
+  Added to `reference` with weight w, it orders a list as the sum of both
+  standardised scores would, `z(reference) + w z(scores)`, whatever the
+  scale of either.
+
+  Args:
+    scores, reference: `[B, L]`.
+    mask: `[B, L]` bool, True for real slots.
+  """
+  real = tf.cast(mask, tf.float32)
+  count = tf.maximum(tf.reduce_sum(real, axis=1, keepdims=True), 1.0)
+
+  def moments(x):
+    mean = tf.reduce_sum(x * real, axis=1, keepdims=True) / count
+    spread = tf.sqrt(tf.reduce_sum(tf.square(x - mean) * real, axis=1,
+                                   keepdims=True) / count)
+    return mean, spread
+
+  mean, spread = moments(scores)
+  _, reference_spread = moments(tf.where(mask, reference, 0.0))
+  z = tf.math.divide_no_nan(scores - mean, spread)
+  return tf.where(mask, reference_spread * z, 0.0)
+
+
 @tf.keras.utils.register_keras_serializable(package="tfrs_ltttd")
 class ItemItemScores(tf.keras.layers.Layer):
   """Scores each candidate by the item-item weights of a user's history.
@@ -74,6 +103,11 @@ class ItemItemScores(tf.keras.layers.Layer):
   per pair of items, and needs only stock ops: the history's neighbours are
   sorted once per query and each candidate is found by binary search, so a
   query holds `H x N` values whatever the list or catalogue size.
+
+  In a served score they are added as `weight * scaled_like(scores,
+  tower_scores, mask)`, `weight` being the non-trainable variable
+  `served_weight` (0 when built, so that a model serves its re-ranker's
+  score until a weight is chosen, on validation).
 
   Args:
     vocabulary: the item ids, in row order.
@@ -125,6 +159,14 @@ class ItemItemScores(tf.keras.layers.Layer):
     self.neighbour_weights = self.add_weight(
         name="neighbour_weights", shape=shape, trainable=False,
         initializer="zeros")
+    self.served_weight = self.add_weight(
+        name="served_weight", shape=(), trainable=False, initializer="zeros")
+
+  def set_served_weight(self, weight: float) -> None:
+    """Sets the weight of these scores in the served score (0: none)."""
+    if not weight >= 0:
+      raise ValueError(f"served_weight must be >= 0, got {weight}.")
+    self.served_weight.assign(float(weight))
 
   def set_table(self, rows: np.ndarray, values: np.ndarray) -> None:
     """Sets the table: `rows` `[num_items, N]` neighbour rows (-1: none) and

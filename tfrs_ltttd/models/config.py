@@ -28,6 +28,10 @@ class ModelConfig:
       directly (see `LTTTDModel`; off by default).
     history_length: H, the user's last interactions the query tower pools
       and the transformer attends to (0: no history).
+    item_item_neighbours: N, each item's strongest EASE neighbours kept in
+      the model (`tfrs_ltttd.layers.ItemItemScores`), whose sum over the
+      user's history can join the served score (0: none; needs a history).
+    item_item_l2: EASE's L2 penalty for that table.
   """
 
   output_dim: int = setting(32, POSITIVE_INT)
@@ -46,12 +50,17 @@ class ModelConfig:
   retrieval_temperature: float = setting(0.1, POSITIVE)
   ranking_gradient_to_towers: bool = False
   history_length: int = setting(50, NON_NEGATIVE_INT)
+  item_item_neighbours: int = setting(0, NON_NEGATIVE_INT)
+  item_item_l2: float = setting(200.0, POSITIVE)
 
   def __post_init__(self):
     check(self)
     if self.width % self.num_heads:
       raise ValueError(f"ModelConfig.width ({self.width}) must be a multiple "
                        f"of num_heads ({self.num_heads}).")
+    if self.item_item_neighbours and not self.history_length:
+      raise ValueError("ModelConfig.item_item_neighbours scores candidates "
+                       "from the user's history: set history_length > 0.")
     if self.ranking_loss not in RANKING_LOSSES:
       raise ValueError("ModelConfig.ranking_loss must be one of "
                        f"{sorted(RANKING_LOSSES)}, got {self.ranking_loss!r}.")

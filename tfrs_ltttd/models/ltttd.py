@@ -8,7 +8,10 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
-from tfrs_ltttd.layers.features import describe_features
+from tfrs_ltttd.data.interactions import interaction_matrix
+from tfrs_ltttd.layers.features import HISTORY_IDS, describe_features
+from tfrs_ltttd.layers.item_item import (ItemItemScores, ease_weights,
+                                         scaled_like, top_neighbours)
 from tfrs_ltttd.layers.towers import ItemTower, QueryTower
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.layers.transformer import ListwiseTransformer
@@ -47,6 +50,9 @@ class LTTTDModel(tfrs.Model):
     item_id_feature: the item id feature, used for accidental-hit removal.
     ranking_gradient_to_towers: let the ranking loss train the towers
       through the embeddings the transformer reads.
+    item_item: item-item scores of the candidates from the user's history
+      (`ItemItemScores`), added to the served score with its
+      `served_weight`; None: none.
     **kwargs: passed to `tfrs.Model`.
 
   Example:
@@ -73,6 +79,7 @@ class LTTTDModel(tfrs.Model):
       task: Optional[LTTTDTask] = None,
       item_id_feature: str = "item_id",
       ranking_gradient_to_towers: bool = False,
+      item_item: Optional[ItemItemScores] = None,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -90,6 +97,7 @@ class LTTTDModel(tfrs.Model):
     self.task = task or LTTTDTask()
     self.item_id_feature = item_id_feature
     self.ranking_gradient_to_towers = ranking_gradient_to_towers
+    self.item_item = item_item
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -130,9 +138,18 @@ class LTTTDModel(tfrs.Model):
         temperature=config.temperature, reverse_weight=config.reverse_weight,
         ranking_loss=config.ranking_loss,
         retrieval_temperature=config.retrieval_temperature)
+    item_item = None
+    if config.item_item_neighbours:
+      item_item = ItemItemScores(data.items[data.item_id_feature],
+                                 config.item_item_neighbours,
+                                 name="item_item")
+      item_item.set_table(*top_neighbours(
+          ease_weights(interaction_matrix(data), config.item_item_l2),
+          config.item_item_neighbours))
     return cls(towers["query_tower"], towers["item_tower"], transformer, task,
                item_id_feature=data.item_id_feature,
-               ranking_gradient_to_towers=config.ranking_gradient_to_towers)
+               ranking_gradient_to_towers=config.ranking_gradient_to_towers,
+               item_item=item_item)
 
   def tower_scores(self, query: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
     """Two-tower scores `<e_q, e_j> / tau`: `[B, d], [B, L, d] -> [B, L]`."""
@@ -146,6 +163,7 @@ class LTTTDModel(tfrs.Model):
       mask: Optional[tf.Tensor] = None,
       training=None,
       correction_weight: Optional[float] = None,
+      item_item_weight: Optional[float] = None,
   ) -> Dict[str, tf.Tensor]:
     """Runs both towers and the transformer on candidate lists.
 
@@ -156,10 +174,15 @@ class LTTTDModel(tfrs.Model):
       training: Keras training flag.
       correction_weight: the weight of the re-ranker's correction; None
         serves the transformer's `correction_weight` variable.
+      item_item_weight: the weight of the item-item term; None serves
+        `item_item.served_weight`, 0 skips it.
 
     Returns:
       `{"query": [B, d], "candidates": [B, L, d], "tower_scores": [B, L],
-      "scores": [B, L]}`, the last being the transformer's.
+      "scores": [B, L]}`, the last being the served scores: the
+      transformer's, plus the item-item term times its weight; with an
+      item-item table also `"item_item"` [B, L], the term
+      (`scaled_like(item-item scores, tower_scores, mask)`).
     """
     query = self.query_tower.encode(query_features, training=training)
     q, r_q = query["embedding"], query["residual"]
@@ -182,7 +205,15 @@ class LTTTDModel(tfrs.Model):
       read["history_mask"] = query["history_mask"]
     z = self.transformer({**read, "mask": mask}, training=training,
                          correction_weight=correction_weight)
-    return {"query": q, "candidates": c, "tower_scores": s, "scores": z}
+    out = {"query": q, "candidates": c, "tower_scores": s, "scores": z}
+    if self.item_item is not None and item_item_weight != 0.0:
+      term = scaled_like(self.item_item(
+          query_features[HISTORY_IDS],
+          candidate_features[self.item_id_feature]), s, mask)
+      weight = (self.item_item.served_weight if item_item_weight is None
+                else item_item_weight)
+      out.update(item_item=term, scores=z + weight * term)
+    return out
 
   def call(self, inputs: Mapping[str, Mapping[str, tf.Tensor]],
            training=None) -> tf.Tensor:
@@ -228,7 +259,7 @@ class LTTTDModel(tfrs.Model):
       # The correction is fitted at weight 1, whatever weight is served.
       out = self.score_lists(lists["query"], lists["candidates"],
                              lists["mask"], training=training,
-                             correction_weight=1.0)
+                             correction_weight=1.0, item_item_weight=0.0)
       scored = (out["tower_scores"], out["scores"], lists["labels"],
                 lists["mask"])
       if lists is inputs:  # one stream: the lists' queries are the pairs'

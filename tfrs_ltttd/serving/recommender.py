@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 
 from tfrs_ltttd.layers.features import HISTORY_IDS, HISTORY_LABELS
+from tfrs_ltttd.layers.item_item import scaled_like
 from tfrs_ltttd.retrieval.exact import ExactTopK
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
 from tfrs_ltttd.retrieval.scann import ScaNNConfig
@@ -133,6 +134,7 @@ class Recommender(tf.Module):
     self.k = k
     self.query_tower = model.query_tower
     self.transformer = model.transformer
+    self.item_item = getattr(model, "item_item", None)
     self._tau = float(model.task.retrieval_temperature)
     rows = np.arange(len(ids), dtype=np.int64)
     self.index = build_index(embeddings, rows, kind=index, k=num_candidates,
@@ -232,7 +234,7 @@ class Recommender(tf.Module):
 
     return tf.cond(size <= chunk, lambda: fn(inputs), chunked)
 
-  def _rerank(self, query, rows, mask):
+  def _rerank(self, query, rows, mask, features):
     q = query["embedding"]
     c = self._item_embeddings(rows)
     r_c = tf.gather(self.item_residuals, rows)
@@ -242,7 +244,12 @@ class Recommender(tf.Module):
     if self.transformer.use_history:
       inputs.update(history=query["history"],
                     history_mask=query["history_mask"])
-    return self.transformer(inputs, training=False)
+    scores = self.transformer(inputs, training=False)
+    if self.item_item is None:
+      return scores
+    term = scaled_like(self.item_item(features[HISTORY_IDS],
+                                      tf.gather(self.item_ids, rows)), s, mask)
+    return scores + self.item_item.served_weight * term
 
   def _search(self, q):
     batch = tf.shape(q)[0]
@@ -278,7 +285,8 @@ class Recommender(tf.Module):
       features, candidate_ids = inputs
       rows = self._row_of_id.lookup(candidate_ids)
       mask = rows >= 0
-      scores = self._rerank(self._query(features), tf.maximum(rows, 0), mask)
+      scores = self._rerank(self._query(features), tf.maximum(rows, 0), mask,
+                            features)
       return {"scores": scores, "mask": mask}
 
     return self._in_chunks(fn, (features, candidate_ids), {
@@ -309,7 +317,7 @@ class Recommender(tf.Module):
       ids = tf.gather(self.item_ids, rows)
       history = tf.cast(features[HISTORY_IDS], ids.dtype)
       mask = ~tf.reduce_any(ids[:, :, None] == history[:, None, :], axis=-1)
-    scores = self._rerank(query, rows, mask)
+    scores = self._rerank(query, rows, mask, features)
     top, position = tf.math.top_k(scores, k=self.k)
     return {"item_ids": tf.gather(self.item_ids,
                                   tf.gather(rows, position, batch_dims=1)),
