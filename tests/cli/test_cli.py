@@ -12,7 +12,10 @@ import pytest
 import tensorflow as tf
 
 from tests._references import assert_export_serves_the_checkpoint
-from tfrs_ltttd import cli
+from tfrs_ltttd import ModelConfig, cli
+from tfrs_ltttd.evaluation import baselines
+from tfrs_ltttd.layers import top_neighbours
+from tfrs_ltttd.training import checkpoint
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -49,6 +52,7 @@ def test_make_demo_runs_end_to_end():
   assert recall["LT-TTD"] == recall["towers"] > recall["random"]
   assert ndcg["LT-TTD"] > 2 * ndcg["random"]
   assert "Re-ranker lift over the towers' order (NDCG@10):" in out
+  assert "plus 0.5 x the item-item term" in out  # the demo's default
 
 
 SMALL_RUN = ["--epochs", "1", "--num-users", "150", "--num-items", "120"]
@@ -94,6 +98,21 @@ def test_export_without_checkpoint_trains_first(tmp_path, capsys):
   text = capsys.readouterr().out
   assert "No --checkpoint given: training first." in text
   assert "Scann>" in text and (out / "ltttd" / "1" / "saved_model.pb").exists()
+
+
+@pytest.mark.slow
+def test_a_trained_item_item_table_and_its_weight_live_in_the_checkpoint(
+    tmp_path):
+  ckpt = tmp_path / "ckpt"
+  assert cli.main(["train", "--output", str(ckpt), "--item-item-neighbours",
+                   "7", "--item-item-weight", "0.3"] + SMALL_RUN) == 0
+  model, data = checkpoint.load(ckpt)
+  assert float(model.item_item.served_weight.numpy()) == pytest.approx(0.3)
+  rows, values = top_neighbours(
+      baselines.EASE(data, ModelConfig.item_item_l2).b, 7)
+  np.testing.assert_array_equal(model.item_item.neighbours.numpy(), rows)
+  np.testing.assert_allclose(model.item_item.neighbour_weights.numpy(),
+                             values)
 
 
 def test_bad_checkpoint_is_a_clear_error(tmp_path, capsys):

@@ -26,7 +26,9 @@ def train_model(args: argparse.Namespace):
   """Trains LT-TTD on the data named on the command line."""
   tf.get_logger().setLevel("ERROR")
   # Settings are checked before any data is read or generated.
-  model_config = ModelConfig(gamma=args.gamma, dropout=args.dropout)
+  model_config = ModelConfig(
+      gamma=args.gamma, dropout=args.dropout,
+      item_item_neighbours=args.item_item_neighbours)
   train_config = TrainConfig(
       epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
       list_batch_size=args.list_batch_size,
@@ -46,6 +48,8 @@ def train_model(args: argparse.Namespace):
       backup_dir=getattr(args, "backup_dir", None),
       example_dir=getattr(args, "example_dir", None))
   args.train_seconds = time.perf_counter() - start
+  if model.item_item is not None:
+    model.item_item.set_served_weight(args.item_item_weight)
   return model, data, source, model_config
 
 
@@ -157,6 +161,9 @@ def run_demo(args: argparse.Namespace) -> int:
         for _, values in columns) + " |")
   gain = ours["ndcg@10"] / max(ours["ndcg@10_two_tower"], 1e-12) - 1
   print(f"Re-ranker lift over the towers' order (NDCG@10): {gain:+.1%}")
+  if model.item_item is not None:
+    print(f"(served score: the re-ranker's plus {args.item_item_weight:g} x "
+          "the item-item term of the user's history)")
   return 0
 
 

@@ -11,7 +11,8 @@ from tfrs_ltttd.data.synthetic import SyntheticConfig
 from tfrs_ltttd.data.tables import TableSource
 from tfrs_ltttd.experiments.tuning import SearchSpace
 from tfrs_ltttd.models.config import ModelConfig
-from tfrs_ltttd.settings import POSITIVE_INT, SEED, Range, range_of
+from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE_INT, SEED, Range,
+                                 range_of)
 from tfrs_ltttd.training.config import TrainConfig
 
 
@@ -94,6 +95,16 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   _add_run_flags(parser)
   parser.add_argument("--gamma", type=_field(ModelConfig, "gamma"),
                       default=1.0, help="distillation strength")
+  parser.add_argument(
+      "--item-item-neighbours",
+      type=_field(ModelConfig, "item_item_neighbours"), default=0,
+      help="keep each item's N strongest EASE neighbours in the model; the "
+      "summed weights the user's history gives a candidate join the served "
+      "score with --item-item-weight (0: none)")
+  parser.add_argument(
+      "--item-item-weight", type=_number(NON_NEGATIVE), default=0.5,
+      help="weight of that term in the served score (ltttd evaluate "
+      "chooses it on validation)")
   parser.add_argument("--seed", type=_field(TrainConfig, "seed"), default=0)
 
 
@@ -110,6 +121,8 @@ def main(argv: Optional[List[str]] = None) -> int:
       "recall@K of retrieval and NDCG@10 of the final ranking on the "
       "held-out split, beside a random ranking.")
   _add_training_flags(demo)
+  # The demo's second stage reads the item-item table too (0 turns it off).
+  demo.set_defaults(item_item_neighbours=100)
   demo.add_argument("--k-retrieval", type=_number(POSITIVE_INT), default=100)
   demo.set_defaults(run=commands.run_demo)
 
