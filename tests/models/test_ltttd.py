@@ -7,8 +7,10 @@ import tensorflow as tf
 from tests._references import SMALL_MODEL, SMALL_TRAIN
 from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
                         lists, training)
+from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.evaluation import baselines
 from tfrs_ltttd.layers import top_neighbours
+from tfrs_ltttd.models import ltttd as ltttd_module
 
 def _fixed_batch(data):
   built = lists.build_lists(data, 12, num_positives=3, seed=99,
@@ -285,3 +287,28 @@ def test_the_item_item_term_joins_the_served_score_only(small_data):
   model.item_item.set_served_weight(0.0)
   assert evaluation.evaluate(model, small_data, k_retrieval=50)[
       "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])
+
+
+def test_models_built_on_the_same_data_share_one_item_item_fit(
+    small_data, monkeypatch):
+  fits = []
+  real = ltttd_module.ease_weights
+
+  def counted(x, l2):
+    fits.append(l2)
+    return real(x, l2)
+
+  monkeypatch.setattr(ltttd_module, "ease_weights", counted)
+  monkeypatch.setattr(ltttd_module, "_TABLES", {})
+  config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=4,
+                               item_item_l2=7.0)
+  first = LTTTDModel.from_data(small_data, config)
+  again = LTTTDModel.from_data(small_data, config)
+  LTTTDModel.from_data(small_data, dataclasses.replace(config,
+                                                       item_item_l2=8.0))
+  other = synthetic.generate(synthetic.SyntheticConfig(
+      num_users=300, num_items=200, interactions_per_user=12, seed=4))
+  LTTTDModel.from_data(other, config)
+  assert fits == [7.0, 8.0, 7.0]
+  np.testing.assert_array_equal(first.item_item.neighbours.numpy(),
+                                again.item_item.neighbours.numpy())

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Dict, Mapping, Optional
+from typing import Dict, Mapping, Optional, Tuple
 
 import numpy as np
 import tensorflow as tf
@@ -18,6 +18,26 @@ from tfrs_ltttd.layers.transformer import ListwiseTransformer
 from tfrs_ltttd.tasks.ltttd import LTTTDTask
 
 _TRAIN_KEYS = ("query", "item", "candidates", "labels", "mask")
+
+# The item-item tables of the last few (data, lambda, N): every model built
+# on the same data (a search's runs, both systems, a checkpoint's reload)
+# reads the same table, and EASE's inverse is the slow part.
+_TABLES: Dict[Tuple[str, float, int], Tuple[np.ndarray, np.ndarray]] = {}
+_TABLES_KEPT = 4
+
+
+def item_item_table(data, l2: float, num_neighbours: int
+                    ) -> Tuple[np.ndarray, np.ndarray]:
+  """`top_neighbours(ease_weights(X, l2), num_neighbours)` of `data`'s train
+  interactions `X`, computed once for the last few data sets and settings
+  asked for."""
+  key = (data.fingerprint()["sha256"], float(l2), int(num_neighbours))
+  if key not in _TABLES:
+    while len(_TABLES) >= _TABLES_KEPT:
+      _TABLES.pop(next(iter(_TABLES)))
+    _TABLES[key] = top_neighbours(
+        ease_weights(interaction_matrix(data), l2), num_neighbours)
+  return _TABLES[key]
 _STEP_LOSSES = ("loss", "regularization_loss", "total_loss")
 
 
@@ -143,9 +163,8 @@ class LTTTDModel(tfrs.Model):
       item_item = ItemItemScores(data.items[data.item_id_feature],
                                  config.item_item_neighbours,
                                  name="item_item")
-      item_item.set_table(*top_neighbours(
-          ease_weights(interaction_matrix(data), config.item_item_l2),
-          config.item_item_neighbours))
+      item_item.set_table(*item_item_table(data, config.item_item_l2,
+                                           config.item_item_neighbours))
     return cls(towers["query_tower"], towers["item_tower"], transformer, task,
                item_id_feature=data.item_id_feature,
                ranking_gradient_to_towers=config.ranking_gradient_to_towers,
