@@ -88,6 +88,16 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                      "uninterrupted one")
 
 
+def _add_item_item_flag(parser: argparse.ArgumentParser,
+                        weight: str) -> None:
+  parser.add_argument(
+      "--item-item-neighbours",
+      type=_field(ModelConfig, "item_item_neighbours"), default=0,
+      help="keep each item's N strongest EASE neighbours in the model; the "
+      "summed weights the user's history gives a candidate join the served "
+      f"score with {weight} (0: none)")
+
+
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   parser.add_argument("--epochs", type=_field(TrainConfig, "epochs"),
                       default=3)
@@ -95,12 +105,7 @@ def _add_training_flags(parser: argparse.ArgumentParser) -> None:
   _add_run_flags(parser)
   parser.add_argument("--gamma", type=_field(ModelConfig, "gamma"),
                       default=1.0, help="distillation strength")
-  parser.add_argument(
-      "--item-item-neighbours",
-      type=_field(ModelConfig, "item_item_neighbours"), default=0,
-      help="keep each item's N strongest EASE neighbours in the model; the "
-      "summed weights the user's history gives a candidate join the served "
-      "score with --item-item-weight (0: none)")
+  _add_item_item_flag(parser, "--item-item-weight")
   parser.add_argument(
       "--item-item-weight", type=_number(NON_NEGATIVE), default=0.5,
       help="weight of that term in the served score (ltttd evaluate "
@@ -227,12 +232,7 @@ def main(argv: Optional[List[str]] = None) -> int:
                         type=_field(TrainConfig, "distillation_warmup_epochs"),
                         help="epochs before distillation starts; default: "
                         "half the epochs when distilling")
-  evaluate.add_argument(
-      "--item-item-neighbours",
-      type=_field(ModelConfig, "item_item_neighbours"), default=0,
-      help="keep each item's N strongest EASE neighbours in both systems; "
-      "the summed weights the user's history gives a candidate join the "
-      "served score with a weight chosen on validation (0: none)")
+  _add_item_item_flag(evaluate, "a weight chosen on validation")
   evaluate.add_argument("--list-holdout-fraction",
                         type=_field(TrainConfig, "list_holdout_fraction"),
                         help="latest share of each user's train that anchors "
