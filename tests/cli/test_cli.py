@@ -162,6 +162,9 @@ def test_own_data_train_evaluate_export_reload(tmp_path, capsys):
                    "5", "--output",
                    str(tmp_path / "report")] + own) == 0
   assert (tmp_path / "report" / "events.json").is_file()
+  # Every setting given: no weight can be chosen, so no item-item table.
+  assert ("Item-item table (--item-item-neighbours): none, no setting is "
+          "chosen on validation.") in capsys.readouterr().out
   assert cli.main(["export", "--output", str(out), "--checkpoint", str(ckpt),
                    "--num-candidates", "30", "--k", "5"]) == 0
   data = assert_export_serves_the_checkpoint(

@@ -67,6 +67,33 @@ def test_lambda_is_chosen_on_validation_not_test(monkeypatch):
     return real(fn, d, *args, **kwargs)
 
   monkeypatch.setattr(baselines, "evaluate_scores", spy)
+  monkeypatch.setattr(baselines, "_CHOSEN", {})
   best, table = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
   assert best in (1.0, 50.0) and set(table) == {1.0, 50.0}
   assert_never_saw_test(calls, data)
+
+
+def test_lambda_is_chosen_once_per_data_set_and_split(monkeypatch):
+  data = _tiny()
+  fits = []
+  real = baselines.ease_weights
+
+  def counted(x, l2):
+    fits.append(l2)
+    return real(x, l2)
+
+  monkeypatch.setattr(baselines, "ease_weights", counted)
+  monkeypatch.setattr(baselines, "_CHOSEN", {})
+  first = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
+  assert sorted(fits) == [1.0, 50.0]
+  # The baselines ask again (as the search did first): no new fit but the
+  # test split's own, at the chosen lambda.
+  out = baselines.run_baselines(data, k_retrieval=3)
+  again = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
+  assert again == first and len(fits) == 2 + len(baselines.EASE_LAMBDAS) + 1
+  assert out["ease"]["l2"] == baselines.choose_ease_l2(data)[0]
+  baselines.run_baselines(data, k_retrieval=3)
+  assert len(fits) == 2 + len(baselines.EASE_LAMBDAS) + 2
+  # Another split is another question.
+  baselines.choose_ease_l2(data, lambdas=(1.0, 50.0), fraction=0.3)
+  assert len(fits) == 2 + len(baselines.EASE_LAMBDAS) + 4

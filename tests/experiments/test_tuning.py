@@ -125,6 +125,15 @@ def test_an_empty_grid_is_named():
     tuning.SearchSpace(output_dims=())
 
 
+def test_the_default_item_item_table_fits_catalogues_eases_inverse_can():
+  limit = tuning.ITEM_ITEM_MAX_ITEMS
+  assert tuning.default_item_item_neighbours(limit, 20) == \
+      tuning.ITEM_ITEM_NEIGHBOURS > 0
+  assert tuning.default_item_item_neighbours(limit + 1, 20) == 0
+  # Without a history no candidate has anything to be scored from.
+  assert tuning.default_item_item_neighbours(100, 0) == 0
+
+
 @pytest.mark.slow
 def test_an_item_item_table_gets_its_lambda_and_weights_on_validation():
   data = synthetic.generate(synthetic.SyntheticConfig(

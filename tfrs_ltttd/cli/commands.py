@@ -225,7 +225,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
       temperature=args.temperature, dropout=args.dropout,
       history_length=(args.history_length if args.history_length is not None
                       else ModelConfig.history_length),
-      item_item_neighbours=args.item_item_neighbours)
+      item_item_neighbours=args.item_item_neighbours or 0)
   train_config = TrainConfig(
       epochs=args.epochs or 1, distillation_warmup_epochs=args.warmup_epochs
       or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0,
@@ -255,6 +255,22 @@ def run_evaluate(args: argparse.Namespace) -> int:
     data = sources.load(sources.data_source(args))
   else:
     data = sources.describe(args.data, sources.named(args.data, args.path))
+  if args.item_item_neighbours is None:
+    # A table by default where its weight is chosen on validation.
+    neighbours = tuning.default_item_item_neighbours(
+        data.num_items, model_config.history_length) if searched else 0
+    model_config = dataclasses.replace(model_config,
+                                       item_item_neighbours=neighbours)
+    if neighbours:
+      why = f"{neighbours} neighbours per item, its weight chosen on validation"
+    elif not searched:
+      why = "none, no setting is chosen on validation"
+    elif not model_config.history_length:
+      why = "none, the towers read no history"
+    else:
+      why = (f"none, {data.num_items:,} items is more than the "
+             f"{tuning.ITEM_ITEM_MAX_ITEMS:,} it is built for by default")
+    print(f"Item-item table (--item-item-neighbours): {why}.")
   tuning_record = None
   if searched:
     print(f"Choosing {', '.join(searched + ['output_dim', 'sampled negatives'])}"

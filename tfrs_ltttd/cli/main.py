@@ -9,6 +9,7 @@ from typing import List, Optional
 from tfrs_ltttd.cli import commands
 from tfrs_ltttd.data.synthetic import SyntheticConfig
 from tfrs_ltttd.data.tables import TableSource
+from tfrs_ltttd.experiments import tuning
 from tfrs_ltttd.experiments.tuning import SearchSpace
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.settings import (NON_NEGATIVE, POSITIVE_INT, SEED, Range,
@@ -88,14 +89,14 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
                      "uninterrupted one")
 
 
-def _add_item_item_flag(parser: argparse.ArgumentParser,
-                        weight: str) -> None:
+def _add_item_item_flag(parser: argparse.ArgumentParser, weight: str,
+                        default: str = "%(default)s") -> None:
   parser.add_argument(
       "--item-item-neighbours",
       type=_field(ModelConfig, "item_item_neighbours"), default=0,
       help="keep each item's N strongest EASE neighbours in the model; the "
       "summed weights the user's history gives a candidate join the served "
-      f"score with {weight} (0: none)")
+      f"score with {weight} (0: none; default {default})")
 
 
 def _add_training_flags(parser: argparse.ArgumentParser) -> None:
@@ -232,7 +233,11 @@ def main(argv: Optional[List[str]] = None) -> int:
                         type=_field(TrainConfig, "distillation_warmup_epochs"),
                         help="epochs before distillation starts; default: "
                         "half the epochs when distilling")
-  _add_item_item_flag(evaluate, "a weight chosen on validation")
+  _add_item_item_flag(
+      evaluate, "a weight chosen on validation",
+      f"{tuning.ITEM_ITEM_NEIGHBOURS} up to "
+      f"{tuning.ITEM_ITEM_MAX_ITEMS:,} items, 0 above")
+  evaluate.set_defaults(item_item_neighbours=None)
   evaluate.add_argument("--list-holdout-fraction",
                         type=_field(TrainConfig, "list_holdout_fraction"),
                         help="latest share of each user's train that anchors "

@@ -61,18 +61,35 @@ class EASE:
     return self.x[user_rows] @ self.b
 
 
+# choose_ease_l2's answers for the last few data sets: the search (for the
+# item-item table) and the baselines ask for the same one, and on a catalogue
+# of 10k items each lambda costs about a minute.
+_CHOSEN: Dict[tuple, Tuple[float, Dict[float, float]]] = {}
+_CHOSEN_KEPT = 4
+
+
 def choose_ease_l2(data: Interactions, lambdas: Sequence[float] = EASE_LAMBDAS,
                    fraction: float = 0.1, metric: str = "ndcg@10"
                    ) -> Tuple[float, Dict[float, float]]:
   """Picks EASE's lambda on a validation split cut from train (never test).
 
+  The answer is kept for the last few data sets asked about (by
+  `Interactions.fingerprint`), so that asking again costs nothing.
+
   Returns:
     `(best lambda, {lambda: validation metric})`.
   """
-  validation = validation_split(data, fraction)
-  scores = {float(l2): evaluate_scores(EASE(validation, l2), validation)[
-      metric] for l2 in lambdas}
-  return max(scores, key=scores.get), scores
+  key = (data.fingerprint()["sha256"], tuple(float(l2) for l2 in lambdas),
+         float(fraction), metric)
+  if key not in _CHOSEN:
+    validation = validation_split(data, fraction)
+    scores = {l2: evaluate_scores(EASE(validation, l2), validation)[metric]
+              for l2 in key[1]}
+    while len(_CHOSEN) >= _CHOSEN_KEPT:
+      _CHOSEN.pop(next(iter(_CHOSEN)))
+    _CHOSEN[key] = (max(scores, key=scores.get), scores)
+  best, scores = _CHOSEN[key]
+  return best, dict(scores)
 
 
 def run_baselines(data: Interactions, k_retrieval: int = 100,

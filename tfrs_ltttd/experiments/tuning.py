@@ -40,6 +40,21 @@ from tfrs_ltttd.training import cascade, loop
 from tfrs_ltttd.training.config import TrainConfig
 
 VALIDATION_K = 100
+# The item-item table `ltttd evaluate` builds unless told otherwise: EASE's
+# inverse costs num_items^3 (about a minute at 12k items on two cores), so
+# catalogues above ITEM_ITEM_MAX_ITEMS go without.
+ITEM_ITEM_NEIGHBOURS = 200
+ITEM_ITEM_MAX_ITEMS = 20_000
+
+
+def default_item_item_neighbours(num_items: int, history_length: int) -> int:
+  """N of the default item-item table (`ModelConfig.item_item_neighbours`):
+  `ITEM_ITEM_NEIGHBOURS` for a catalogue of at most `ITEM_ITEM_MAX_ITEMS`
+  items and towers that read a history, else 0 (no table). Its weight in the
+  served score, 0 included, is chosen on validation (`choose_settings`)."""
+  if not history_length or num_items > ITEM_ITEM_MAX_ITEMS:
+    return 0
+  return ITEM_ITEM_NEIGHBOURS
 
 
 @dataclasses.dataclass(frozen=True)
