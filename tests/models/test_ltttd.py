@@ -289,6 +289,34 @@ def test_the_item_item_term_joins_the_served_score_only(small_data):
       "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])
 
 
+def test_a_teacher_ensemble_adds_the_item_item_term_to_distillation_only(
+    small_data):
+  config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=6,
+                               item_item_l2=10.0, teacher_item_item_weight=1.5)
+  model = LTTTDModel.from_data(small_data, config)
+  batch = _fixed_batch(small_data)
+  out = model.score_lists(batch["query"], batch["candidates"], batch["mask"],
+                          correction_weight=1.0, item_item_weight=1.5)
+  args = (out["query"], model.item_tower(batch["item"]), out["tower_scores"],
+          out["reranker"], batch["labels"], batch["mask"],
+          batch["item_probability"], batch["item"]["item_id"])
+  teacher = out["reranker"] + 1.5 * out["item_item"]
+  ensemble = {k: float(v) for k, v in model.task.terms(
+      *args, compute_metrics=False, teacher_scores=teacher).items()}
+  alone = {k: float(v) for k, v in model.task.terms(
+      *args, compute_metrics=False).items()}
+  assert ensemble["distillation_loss"] != pytest.approx(
+      alone["distillation_loss"])
+  assert ensemble["ranking_loss"] == pytest.approx(alone["ranking_loss"])
+  task = model.task
+  assert float(model.compute_loss(batch)) == pytest.approx(
+      task.alpha * ensemble["retrieval_loss"]
+      + task.beta * ensemble["ranking_loss"]
+      + task.gamma * ensemble["distillation_loss"], rel=1e-4)
+  with pytest.raises(ValueError, match="set item_item_neighbours > 0"):
+    dataclasses.replace(SMALL_MODEL, teacher_item_item_weight=1.0)
+
+
 def test_models_built_on_the_same_data_share_one_item_item_fit(
     small_data, monkeypatch):
   fits = []

@@ -91,6 +91,22 @@ def test_distillation_pulls_only_the_towers_and_gamma_zero_removes_it():
   assert grads1[0] is not None
 
 
+def test_a_teacher_ensemble_is_distilled_and_ranking_keeps_the_transformer():
+  case = _case(3)
+  q, i, tower, transformer, labels, mask, probability, ids = case
+  teacher = transformer + np.random.default_rng(9).normal(
+      size=transformer.shape).astype(np.float32)
+  terms = {k: v.numpy() for k, v in LTTTDTask(temperature=1.5).terms(
+      q, i, tower, transformer, labels, mask, probability, ids,
+      teacher_scores=teacher).items()}
+  np.testing.assert_allclose(terms["distillation_loss"],
+                             np_kl(teacher, tower, mask, 1.5).mean(),
+                             rtol=1e-4)
+  np.testing.assert_allclose(
+      terms["ranking_loss"],
+      np_softmax_loss(np.where(mask, labels, -1.0), transformer), rtol=1e-4)
+
+
 def test_reverse_term_pulls_only_the_transformer():
   _, (g_tower, g_tr) = _grads(
       LTTTDTask(alpha=0, beta=0, gamma=0, reverse_weight=1.0), _case(2))

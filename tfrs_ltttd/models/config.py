@@ -32,6 +32,9 @@ class ModelConfig:
       the model (`tfrs_ltttd.layers.ItemItemScores`), whose sum over the
       user's history can join the served score (0: none; needs a history).
     item_item_l2: EASE's L2 penalty for that table.
+    teacher_item_item_weight: the distillation teacher is the transformer's
+      scores plus this weight times the item-item term (a teacher ensemble;
+      needs `item_item_neighbours`); 0: the transformer alone.
   """
 
   output_dim: int = setting(32, POSITIVE_INT)
@@ -52,6 +55,7 @@ class ModelConfig:
   history_length: int = setting(50, NON_NEGATIVE_INT)
   item_item_neighbours: int = setting(0, NON_NEGATIVE_INT)
   item_item_l2: float = setting(200.0, POSITIVE)
+  teacher_item_item_weight: float = setting(0.0, NON_NEGATIVE)
 
   def __post_init__(self):
     check(self)
@@ -61,6 +65,10 @@ class ModelConfig:
     if self.item_item_neighbours and not self.history_length:
       raise ValueError("ModelConfig.item_item_neighbours scores candidates "
                        "from the user's history: set history_length > 0.")
+    if self.teacher_item_item_weight and not self.item_item_neighbours:
+      raise ValueError("ModelConfig.teacher_item_item_weight adds the "
+                       "item-item term to the teacher: set "
+                       "item_item_neighbours > 0.")
     if self.ranking_loss not in RANKING_LOSSES:
       raise ValueError("ModelConfig.ranking_loss must be one of "
                        f"{sorted(RANKING_LOSSES)}, got {self.ranking_loss!r}.")

@@ -73,6 +73,9 @@ class LTTTDModel(tfrs.Model):
     item_item: item-item scores of the candidates from the user's history
       (`ItemItemScores`), added to the served score with its
       `served_weight`; None: none.
+    teacher_item_item_weight: the distillation teacher is the transformer's
+      scores plus this weight times the item-item term (needs `item_item`);
+      0: the transformer alone.
     **kwargs: passed to `tfrs.Model`.
 
   Example:
@@ -100,9 +103,12 @@ class LTTTDModel(tfrs.Model):
       item_id_feature: str = "item_id",
       ranking_gradient_to_towers: bool = False,
       item_item: Optional[ItemItemScores] = None,
+      teacher_item_item_weight: float = 0.0,
       **kwargs,
   ):
     super().__init__(**kwargs)
+    if teacher_item_item_weight and item_item is None:
+      raise ValueError("teacher_item_item_weight needs an item_item table.")
     if query_tower.output_dim != item_tower.output_dim:
       raise ValueError(
           f"output_dim mismatch: the query tower gives d="
@@ -118,6 +124,7 @@ class LTTTDModel(tfrs.Model):
     self.item_id_feature = item_id_feature
     self.ranking_gradient_to_towers = ranking_gradient_to_towers
     self.item_item = item_item
+    self.teacher_item_item_weight = float(teacher_item_item_weight)
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -168,7 +175,8 @@ class LTTTDModel(tfrs.Model):
     return cls(towers["query_tower"], towers["item_tower"], transformer, task,
                item_id_feature=data.item_id_feature,
                ranking_gradient_to_towers=config.ranking_gradient_to_towers,
-               item_item=item_item)
+               item_item=item_item,
+               teacher_item_item_weight=config.teacher_item_item_weight)
 
   def tower_scores(self, query: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
     """Two-tower scores `<e_q, e_j> / tau`: `[B, d], [B, L, d] -> [B, L]`."""
@@ -198,8 +206,8 @@ class LTTTDModel(tfrs.Model):
 
     Returns:
       `{"query": [B, d], "candidates": [B, L, d], "tower_scores": [B, L],
-      "scores": [B, L]}`, the last being the served scores: the
-      transformer's, plus the item-item term times its weight; with an
+      "reranker": [B, L], "scores": [B, L]}`: the transformer's scores, and
+      the served ones: those plus the item-item term times its weight; with an
       item-item table also `"item_item"` [B, L], the term
       (`scaled_like(item-item scores, tower_scores, mask)`).
     """
@@ -224,7 +232,8 @@ class LTTTDModel(tfrs.Model):
       read["history_mask"] = query["history_mask"]
     z = self.transformer({**read, "mask": mask}, training=training,
                          correction_weight=correction_weight)
-    out = {"query": q, "candidates": c, "tower_scores": s, "scores": z}
+    out = {"query": q, "candidates": c, "tower_scores": s, "reranker": z,
+           "scores": z}
     if self.item_item is not None and item_item_weight != 0.0:
       term = scaled_like(self.item_item(
           query_features[HISTORY_IDS],
@@ -273,14 +282,19 @@ class LTTTDModel(tfrs.Model):
           "tfrs_ltttd.lists.make_dataset produces, or retrieval pairs "
           "with the lists under 'lists' (make_joint_dataset).")
     positives = self.item_tower(inputs["item"], training=training)
-    query = None
+    query = teacher = None
     if self.task.needs_lists:
       # The correction is fitted at weight 1, whatever weight is served.
+      # The teacher may add the item-item term (a teacher ensemble); the
+      # transformer learns its own scores alone.
       out = self.score_lists(lists["query"], lists["candidates"],
                              lists["mask"], training=training,
-                             correction_weight=1.0, item_item_weight=0.0)
-      scored = (out["tower_scores"], out["scores"], lists["labels"],
+                             correction_weight=1.0,
+                             item_item_weight=self.teacher_item_item_weight)
+      scored = (out["tower_scores"], out["reranker"], lists["labels"],
                 lists["mask"])
+      if self.teacher_item_item_weight:
+        teacher = out["scores"]
       if lists is inputs:  # one stream: the lists' queries are the pairs'
         query = out["query"]
     else:  # retrieval only: a plain two-tower step
@@ -299,4 +313,5 @@ class LTTTDModel(tfrs.Model):
         query, positives, *scored,
         candidate_sampling_probability=inputs.get("item_probability"),
         candidate_ids=inputs["item"][self.item_id_feature],
-        compute_metrics=not training, sampled_negatives=sampled)
+        compute_metrics=not training, sampled_negatives=sampled,
+        teacher_scores=teacher)

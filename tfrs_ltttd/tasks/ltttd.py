@@ -147,6 +147,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_ids: Optional[tf.Tensor],
       compute_metrics: bool,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
+      teacher_scores: Optional[tf.Tensor] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, one value per query: `{name: [B]}`."""
     ids = candidate_ids if self.remove_accidental_hits else None
@@ -170,9 +171,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     # over the batch equal to TF-Ranking's SUM_OVER_BATCH_SIZE.
     out["ranking_loss"] = tf.reshape(ranking, [tf.shape(ranking)[0], -1])
     out["ranking_loss"] = tf.reduce_mean(out["ranking_loss"], axis=1)
+    teacher = transformer_scores if teacher_scores is None else teacher_scores
     out["distillation_loss"] = losses.list_kl_divergence(
-        tf.stop_gradient(transformer_scores), tower_scores, mask,
-        self.temperature)
+        tf.stop_gradient(teacher), tower_scores, mask, self.temperature)
     if self.reverse_weight > 0:
       out["reverse_distillation_loss"] = losses.list_kl_divergence(
           tf.stop_gradient(tower_scores), transformer_scores, mask,
@@ -191,6 +192,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
+      teacher_scores: Optional[tf.Tensor] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, each a mean over the queries of the batch
     (see `call` for the arguments).
@@ -201,7 +203,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     return {k: tf.reduce_mean(v) for k, v in self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics, sampled_negatives).items()}
+        compute_metrics, sampled_negatives, teacher_scores).items()}
 
   def call(
       self,
@@ -215,6 +217,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       candidate_ids: Optional[tf.Tensor] = None,
       compute_metrics: bool = True,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
+      teacher_scores: Optional[tf.Tensor] = None,
   ) -> tf.Tensor:
     """Returns the weighted total loss and updates the per-term metrics.
 
@@ -245,6 +248,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         candidate's logit is then corrected by `log(B p + S q)`, its expected
         count among the step's candidates; `candidate_sampling_probability`
         must be given.
+      teacher_scores: `[B, L]` the distillation teacher's scores of the
+        list; None: `transformer_scores` (a teacher ensemble passes, e.g.,
+        the transformer's scores plus an item-item model's).
 
     The lists may come from other queries than the retrieval pairs (two
     streams, `tfrs_ltttd.lists.make_joint_dataset`): each term is
@@ -256,7 +262,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     per_query = self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics, sampled_negatives)
+        compute_metrics, sampled_negatives, teacher_scores)
     weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
                "distillation_loss": (self.distillation_weight if self.gamma
                                      else 0.0),
