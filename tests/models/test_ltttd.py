@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests._references import SMALL_MODEL, SMALL_TRAIN
+from tests._references import SMALL_MODEL, SMALL_TRAIN, np_kl
 from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
                         lists, training)
 from tfrs_ltttd.data import synthetic
@@ -315,6 +315,46 @@ def test_a_teacher_ensemble_adds_the_item_item_term_to_distillation_only(
       + task.gamma * ensemble["distillation_loss"], rel=1e-4)
   with pytest.raises(ValueError, match="set item_item_neighbours > 0"):
     dataclasses.replace(SMALL_MODEL, teacher_item_item_weight=1.0)
+
+
+def test_wide_distillation_pulls_the_towers_over_the_in_batch_items(
+    small_data):
+  config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=6,
+                               item_item_l2=10.0, teacher_item_item_weight=2.0,
+                               wide_distillation=True)
+  model = LTTTDModel.from_data(small_data, config)
+  task = model.task
+  batch = _fixed_batch(small_data)
+  out = model.score_lists(batch["query"], batch["candidates"], batch["mask"],
+                          correction_weight=1.0, item_item_weight=2.0)
+  positives = model.item_tower(batch["item"])
+  teacher, student, mask = model._wide_scores(
+      batch["query"], out["query"], positives, batch["item"]["item_id"])
+  np.testing.assert_allclose(
+      student, out["query"].numpy() @ positives.numpy().T
+      / task.retrieval_temperature, rtol=1e-4, atol=1e-5)
+  # The teacher adds the item-item term, at twice the towers' spread.
+  extra = (teacher - student).numpy()
+  moved = extra.std(axis=1) > 0
+  assert moved.any()
+  np.testing.assert_allclose(extra[moved].std(axis=1),
+                             2.0 * student.numpy()[moved].std(axis=1),
+                             rtol=1e-3)
+  terms = {k: float(v) for k, v in task.terms(
+      out["query"], positives, out["tower_scores"], out["reranker"],
+      batch["labels"], batch["mask"], batch["item_probability"],
+      batch["item"]["item_id"], compute_metrics=False,
+      teacher_scores=out["scores"],
+      wide_scores=(teacher, student, mask)).items()}
+  assert terms["wide_distillation_loss"] == pytest.approx(
+      np_kl(teacher.numpy(), student.numpy(), mask.numpy(),
+            task.temperature).mean(), rel=1e-4)
+  assert float(model.compute_loss(batch)) == pytest.approx(
+      task.alpha * terms["retrieval_loss"] + task.beta * terms["ranking_loss"]
+      + task.gamma * (terms["distillation_loss"]
+                      + terms["wide_distillation_loss"]), rel=1e-4)
+  with pytest.raises(ValueError, match="set teacher_item_item_weight > 0"):
+    dataclasses.replace(config, teacher_item_item_weight=0.0)
 
 
 def test_models_built_on_the_same_data_share_one_item_item_fit(

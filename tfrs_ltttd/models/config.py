@@ -35,6 +35,10 @@ class ModelConfig:
     teacher_item_item_weight: the distillation teacher is the transformer's
       scores plus this weight times the item-item term (a teacher ensemble;
       needs `item_item_neighbours`); 0: the transformer alone.
+    wide_distillation: distil over the step's in-batch items too, beyond
+      the list, with the towers' own scores plus `teacher_item_item_weight`
+      times the item-item term as teacher (the transformer scores lists
+      only); needs `teacher_item_item_weight > 0`.
   """
 
   output_dim: int = setting(32, POSITIVE_INT)
@@ -56,6 +60,7 @@ class ModelConfig:
   item_item_neighbours: int = setting(0, NON_NEGATIVE_INT)
   item_item_l2: float = setting(200.0, POSITIVE)
   teacher_item_item_weight: float = setting(0.0, NON_NEGATIVE)
+  wide_distillation: bool = False
 
   def __post_init__(self):
     check(self)
@@ -69,6 +74,10 @@ class ModelConfig:
       raise ValueError("ModelConfig.teacher_item_item_weight adds the "
                        "item-item term to the teacher: set "
                        "item_item_neighbours > 0.")
+    if self.wide_distillation and not self.teacher_item_item_weight:
+      raise ValueError("ModelConfig.wide_distillation's teacher is the "
+                       "towers plus the item-item term: set "
+                       "teacher_item_item_weight > 0.")
     if self.ranking_loss not in RANKING_LOSSES:
       raise ValueError("ModelConfig.ranking_loss must be one of "
                        f"{sorted(RANKING_LOSSES)}, got {self.ranking_loss!r}.")

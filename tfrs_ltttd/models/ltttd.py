@@ -163,6 +163,7 @@ class LTTTDModel(tfrs.Model):
     task = LTTTDTask(
         alpha=config.alpha, beta=config.beta, gamma=config.gamma,
         temperature=config.temperature, reverse_weight=config.reverse_weight,
+        wide_distillation=config.wide_distillation,
         ranking_loss=config.ranking_loss,
         retrieval_temperature=config.retrieval_temperature)
     item_item = None
@@ -282,7 +283,7 @@ class LTTTDModel(tfrs.Model):
           "tfrs_ltttd.lists.make_dataset produces, or retrieval pairs "
           "with the lists under 'lists' (make_joint_dataset).")
     positives = self.item_tower(inputs["item"], training=training)
-    query = teacher = None
+    query = teacher = wide = None
     if self.task.needs_lists:
       # The correction is fitted at weight 1, whatever weight is served.
       # The teacher may add the item-item term (a teacher ensemble); the
@@ -295,6 +296,9 @@ class LTTTDModel(tfrs.Model):
                 lists["mask"])
       if self.teacher_item_item_weight:
         teacher = out["scores"]
+      if self.task.wide_distillation:
+        wide = self._wide_scores(lists["query"], out["query"], positives,
+                                 inputs["item"][self.item_id_feature])
       if lists is inputs:  # one stream: the lists' queries are the pairs'
         query = out["query"]
     else:  # retrieval only: a plain two-tower step
@@ -314,4 +318,16 @@ class LTTTDModel(tfrs.Model):
         candidate_sampling_probability=inputs.get("item_probability"),
         candidate_ids=inputs["item"][self.item_id_feature],
         compute_metrics=not training, sampled_negatives=sampled,
-        teacher_scores=teacher)
+        teacher_scores=teacher, wide_scores=wide)
+
+  def _wide_scores(self, query_features, query, items, item_ids):
+    """`(teacher, student, mask)` `[B, M]` over the step's M in-batch items
+    for each list's query: the towers' scores as student, and those plus
+    `teacher_item_item_weight` times the item-item term as teacher."""
+    student = tf.matmul(query, items, transpose_b=True) / (
+        self.task.retrieval_temperature)
+    mask = tf.ones(tf.shape(student), tf.bool)
+    ids = tf.tile(item_ids[None], [tf.shape(query)[0], 1])
+    term = scaled_like(self.item_item(query_features[HISTORY_IDS], ids),
+                       student, mask)
+    return (student + self.teacher_item_item_weight * term, student, mask)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any, Dict, Mapping, Optional
+from typing import Any, Dict, Mapping, Optional, Sequence
 
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
@@ -30,6 +30,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     scores s as student: it pulls retrieval toward the re-ranker.
   - `L_KD_reverse` (optional, the "bidirectional" variant): the same with the
     roles swapped, towers teaching the transformer.
+  - `L_KD_wide` (with `wide_distillation`): the same KL over a set wider
+    than the list (e.g. the step's in-batch items), whose teacher and
+    student scores the caller gives (`wide_scores`); weighted by gamma too.
 
   Each term is logged as its own metric (`retrieval_loss`, `ranking_loss`,
   `distillation_loss`, and `reverse_distillation_loss` when its weight is
@@ -45,6 +48,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     gamma: distillation strength (the paper's knob on irretrievable items).
     temperature: distillation temperature T > 0.
     reverse_weight: weight of the reverse (towers -> transformer) term.
+    wide_distillation: add `L_KD_wide` (then `call` needs `wide_scores`).
     ranking_loss: short name, see `tfrs_ltttd.losses.ranking_loss`.
     retrieval_temperature: the two-tower score scale tau > 0; the model uses
       the same tau for the scores it gives the transformer.
@@ -69,6 +73,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       gamma: float = 1.0,
       temperature: float = 1.0,
       reverse_weight: float = 0.0,
+      wide_distillation: bool = False,
       ranking_loss: str = "softmax",
       retrieval_temperature: float = 0.1,
       remove_accidental_hits: bool = True,
@@ -90,6 +95,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     self.gamma = float(gamma)
     self.temperature = float(temperature)
     self.reverse_weight = float(reverse_weight)
+    self.wide_distillation = bool(wide_distillation)
     self.ranking_loss_name = ranking_loss
     self.retrieval_temperature = float(retrieval_temperature)
     self.remove_accidental_hits = remove_accidental_hits
@@ -108,6 +114,9 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     self.reverse_loss_tracker = (
         tf.keras.metrics.Mean("reverse_distillation_loss")
         if reverse_weight > 0 else None)
+    self.wide_loss_tracker = (
+        tf.keras.metrics.Mean("wide_distillation_loss")
+        if self.wide_distillation else None)
     # Epoch means of what `tfrs.Model`'s step logs (see `LTTTDModel`). Their
     # names differ from the logged keys on purpose: when every logged key
     # names a metric, Keras replaces the epoch's logs by the metrics read
@@ -148,6 +157,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       compute_metrics: bool,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
       teacher_scores: Optional[tf.Tensor] = None,
+      wide_scores: Optional[Sequence[tf.Tensor]] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, one value per query: `{name: [B]}`."""
     ids = candidate_ids if self.remove_accidental_hits else None
@@ -178,6 +188,13 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       out["reverse_distillation_loss"] = losses.list_kl_divergence(
           tf.stop_gradient(tower_scores), transformer_scores, mask,
           self.temperature)
+    if self.wide_distillation:
+      if wide_scores is None:
+        raise ValueError("LTTTDTask: wide_distillation needs wide_scores "
+                         "(teacher, student, mask).")
+      teacher, student, wide_mask = wide_scores
+      out["wide_distillation_loss"] = losses.list_kl_divergence(
+          tf.stop_gradient(teacher), student, wide_mask, self.temperature)
     return out
 
   def terms(
@@ -193,6 +210,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       compute_metrics: bool = True,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
       teacher_scores: Optional[tf.Tensor] = None,
+      wide_scores: Optional[Sequence[tf.Tensor]] = None,
   ) -> Dict[str, tf.Tensor]:
     """The unweighted loss terms, each a mean over the queries of the batch
     (see `call` for the arguments).
@@ -203,7 +221,8 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     return {k: tf.reduce_mean(v) for k, v in self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics, sampled_negatives, teacher_scores).items()}
+        compute_metrics, sampled_negatives, teacher_scores,
+        wide_scores).items()}
 
   def call(
       self,
@@ -218,6 +237,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       compute_metrics: bool = True,
       sampled_negatives: Optional[Mapping[str, tf.Tensor]] = None,
       teacher_scores: Optional[tf.Tensor] = None,
+      wide_scores: Optional[Sequence[tf.Tensor]] = None,
   ) -> tf.Tensor:
     """Returns the weighted total loss and updates the per-term metrics.
 
@@ -251,6 +271,8 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
       teacher_scores: `[B, L]` the distillation teacher's scores of the
         list; None: `transformer_scores` (a teacher ensemble passes, e.g.,
         the transformer's scores plus an item-item model's).
+      wide_scores: with `wide_distillation`, `(teacher [B, M], student
+        [B, M], mask [B, M])` over the wider set of each list's query.
 
     The lists may come from other queries than the retrieval pairs (two
     streams, `tfrs_ltttd.lists.make_joint_dataset`): each term is
@@ -262,15 +284,17 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
     per_query = self._per_query(
         query_embeddings, item_embeddings, tower_scores, transformer_scores,
         labels, mask, candidate_sampling_probability, candidate_ids,
-        compute_metrics, sampled_negatives, teacher_scores)
+        compute_metrics, sampled_negatives, teacher_scores, wide_scores)
+    distillation = self.distillation_weight if self.gamma else 0.0
     weights = {"retrieval_loss": self.alpha, "ranking_loss": self.beta,
-               "distillation_loss": (self.distillation_weight if self.gamma
-                                     else 0.0),
+               "distillation_loss": distillation,
+               "wide_distillation_loss": distillation,
                "reverse_distillation_loss": self.reverse_weight}
     trackers = {"retrieval_loss": self.retrieval_loss_tracker,
                 "ranking_loss": self.ranking_loss_tracker,
                 "distillation_loss": self.distillation_loss_tracker,
-                "reverse_distillation_loss": self.reverse_loss_tracker}
+                "reverse_distillation_loss": self.reverse_loss_tracker,
+                "wide_distillation_loss": self.wide_loss_tracker}
     # Each replica logs its share of the global-batch mean: Keras sums the
     # replicas' step logs (in one process the share is the plain mean).
     means = {k: tf.nn.compute_average_loss(v) for k, v in per_query.items()}
@@ -291,6 +315,7 @@ class LTTTDTask(tf.keras.layers.Layer, tfrs.tasks.Task):
         "gamma": self.gamma,
         "temperature": self.temperature,
         "reverse_weight": self.reverse_weight,
+        "wide_distillation": self.wide_distillation,
         "ranking_loss": self.ranking_loss_name,
         "retrieval_temperature": self.retrieval_temperature,
         "remove_accidental_hits": self.remove_accidental_hits,
