@@ -77,3 +77,16 @@ def assert_export_serves_the_checkpoint(out, ckpt, query, num_candidates):
                       k=5).recommend(query)
   np.testing.assert_array_equal(again["item_ids"], result["item_ids"])
   return data
+
+
+def count_ease_fits(monkeypatch, module) -> list:
+  """Makes `module.ease_weights` record its lambdas in the list returned."""
+  fits = []
+  real = module.ease_weights
+
+  def counted(x, l2):
+    fits.append(l2)
+    return real(x, l2)
+
+  monkeypatch.setattr(module, "ease_weights", counted)
+  return fits

@@ -1,6 +1,6 @@
 import numpy as np
 
-from tests._references import assert_never_saw_test
+from tests._references import assert_never_saw_test, count_ease_fits
 from tfrs_ltttd import baselines, evaluation
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import Interactions
@@ -75,14 +75,7 @@ def test_lambda_is_chosen_on_validation_not_test(monkeypatch):
 
 def test_lambda_is_chosen_once_per_data_set_and_split(monkeypatch):
   data = _tiny()
-  fits = []
-  real = baselines.ease_weights
-
-  def counted(x, l2):
-    fits.append(l2)
-    return real(x, l2)
-
-  monkeypatch.setattr(baselines, "ease_weights", counted)
+  fits = count_ease_fits(monkeypatch, baselines)
   monkeypatch.setattr(baselines, "_CHOSEN", {})
   first = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
   assert sorted(fits) == [1.0, 50.0]

@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from tests._references import SMALL_MODEL, SMALL_TRAIN, np_kl
+from tests._references import (SMALL_MODEL, SMALL_TRAIN, count_ease_fits,
+                               np_kl)
 from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
                         lists, training)
 from tfrs_ltttd.data import synthetic
@@ -359,14 +360,7 @@ def test_wide_distillation_pulls_the_towers_over_the_in_batch_items(
 
 def test_models_built_on_the_same_data_share_one_item_item_fit(
     small_data, monkeypatch):
-  fits = []
-  real = ltttd_module.ease_weights
-
-  def counted(x, l2):
-    fits.append(l2)
-    return real(x, l2)
-
-  monkeypatch.setattr(ltttd_module, "ease_weights", counted)
+  fits = count_ease_fits(monkeypatch, ltttd_module)
   monkeypatch.setattr(ltttd_module, "_TABLES", {})
   config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=4,
                                item_item_l2=7.0)
