@@ -263,3 +263,29 @@ def test_the_fused_graph_computes_what_keras_attention_computes(
     np.testing.assert_allclose(got, want, rtol=0,
                                atol=max(1e-3 * np.abs(want).max(), 1e-4),
                                err_msg=weight.name)
+
+
+def test_stored_attention_weights_are_what_the_layer_reads():
+  layer = ListwiseTransformer(num_layers=2, num_heads=2, width=8,
+                              dropout=0.0, use_history=True)
+  x = _history_inputs()
+  with pytest.raises(ValueError, match="call the layer once"):
+    layer.attention_weights()
+  derived = layer(x).numpy()
+  stored = tf.nest.map_structure(tf.Variable, layer.attention_weights())
+  assert sorted(stored) == ["block0_attention", "block0_cross_attention",
+                            "block1_attention", "block1_cross_attention"]
+  assert stored["block0_attention"]["qkv_kernel"].shape == (6, 8, 4)
+  assert stored["block0_cross_attention"]["kv_bias"].shape == (4, 1, 4)
+  np.testing.assert_array_equal(layer(x, attention_weights=stored), derived)
+  # The stored copy is read, not the sublayers' weights: a change to one
+  # moves the scores, a change to the other does not.
+  stored["block1_cross_attention"]["q_kernel"].assign_add(
+      tf.random.stateless_normal([2, 8, 4], [0, 1]))
+  assert not np.allclose(layer(x, attention_weights=stored), derived)
+  kernel = layer._blocks[1]["cross_attention"]._query_dense.kernel
+  kernel.assign_add(tf.random.stateless_normal(kernel.shape, [0, 2]))
+  np.testing.assert_array_equal(
+      layer(x, attention_weights=layer.attention_weights()),
+      layer(x).numpy())
+  assert not np.allclose(layer(x), derived)

@@ -94,6 +94,8 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     training: Keras training flag (dropout).
     correction_weight: the weight of the correction in this call; None
       reads the `correction_weight` variable.
+    attention_weights: `attention_weights()` computed beforehand (a
+      serving graph's copy); None derives them in this call.
 
   Returns:
     `[B, L]` scores; `PADDING_SCORE` where `mask` is False.
@@ -258,41 +260,73 @@ class ListwiseTransformer(tf.keras.layers.Layer):
               f"{self.name}: list length mismatch: '{key}' has L={size} but "
               f"'candidates' has L={list_size}.")
 
-  def _attend(self, attention, x, context, bias, training):
-    """`attention(x, context)` as Keras' `MultiHeadAttention` computes it,
-    from its weights, with the heads as a batch dimension from the start:
-    `x` `[B, T, w]` is projected by one broadcast batched matmul into the
-    queries, keys and values of every head (`[B, 3 heads, T, key_dim]`;
-    queries `[B, heads, T, key_dim]` and keys and values of `context`
-    `[B, S, w]` for cross-attention, None for self-attention), and the
-    output projection sums the heads' `[B, heads, T, w]` parts, so nothing
-    is transposed. `bias` `[B, 1, 1, S]` is 0 for the keys attended to and
-    `PADDING_SCORE` for the others."""
-    dense = (attention._query_dense, attention._key_dense,
-             attention._value_dense)
+  def attention_weights(self) -> Dict[str, Dict[str, tf.Tensor]]:
+    """Each attention's input projections in the layout `call` computes
+    with, heads leading: for `"block{i}_attention"` (self-attention)
+    `{"qkv_kernel": [3 heads, w, key_dim], "qkv_bias": [3 heads, 1,
+    key_dim]}` (queries, keys, values), for `"block{i}_cross_attention"`
+    `{"q_kernel", "q_bias", "kv_kernel", "kv_bias"}` likewise.
+
+    `call(..., attention_weights=...)` reads them instead of deriving them
+    from the sublayers' weights on every call: a serving graph stores them
+    once (`tfrs_ltttd.serving.Recommender` does), and the same call then
+    runs without the weights' transposes and concatenations.
+    """
+    if not self.built:
+      raise ValueError(f"{self.name}: call the layer once before reading "
+                       "its attention_weights.")
     # Keras' kernels are [w, heads, key_dim] and biases [heads, key_dim].
-    per_head = lambda d: tf.transpose(d.kernel, [1, 0, 2])  # noqa: E731
+    kernel = lambda d: tf.transpose(d.kernel, [1, 0, 2])  # noqa: E731
+    bias = lambda d: d.bias[:, None, :]  # noqa: E731
+    out = {}
+    for i, block in enumerate(self._blocks):
+      for key in ("attention", "cross_attention"):
+        if key not in block:
+          continue
+        dense = (block[key]._query_dense, block[key]._key_dense,
+                 block[key]._value_dense)
+        if key == "attention":
+          parts = {"qkv": dense}
+        else:
+          parts = {"q": dense[:1], "kv": dense[1:]}
+        out[f"block{i}_{key}"] = {
+            **{f"{n}_kernel": tf.concat([kernel(d) for d in ds], 0)
+               for n, ds in parts.items()},
+            **{f"{n}_bias": tf.concat([bias(d) for d in ds], 0)
+               for n, ds in parts.items()}}
+    return out
+
+  def _attend(self, attention, weights, x, context, bias, training):
+    """`attention(x, context)` as Keras' `MultiHeadAttention` computes it,
+    from `weights` (its entry of `attention_weights`), with the heads as a
+    batch dimension from the start: `x` `[B, T, w]` is projected by one
+    broadcast batched matmul into the queries, keys and values of every
+    head (`[B, 3 heads, T, key_dim]`; queries `[B, heads, T, key_dim]` and
+    keys and values of `context` `[B, S, w]` for cross-attention, None for
+    self-attention), and the output projection sums the heads'
+    `[B, heads, T, w]` parts, so nothing is transposed. `bias`
+    `[B, 1, 1, S]` is 0 for the keys attended to and `PADDING_SCORE` for
+    the others."""
     scale = 1.0 / np.sqrt(self.width // self.num_heads).astype(np.float32)
     if context is None:
-      qkv = (tf.matmul(x[:, None], tf.concat([per_head(d) for d in dense], 0))
-             + tf.concat([d.bias for d in dense], 0)[:, None, :])
-      q, k, v = tf.split(qkv, 3, axis=1)
+      q, k, v = tf.split(tf.matmul(x[:, None], weights["qkv_kernel"])
+                         + weights["qkv_bias"], 3, axis=1)
     else:
-      q = tf.matmul(x[:, None], per_head(dense[0])) + dense[0].bias[:, None]
-      k, v = tf.split(
-          tf.matmul(context[:, None], tf.concat([per_head(d)
-                                                 for d in dense[1:]], 0))
-          + tf.concat([d.bias for d in dense[1:]], 0)[:, None, :], 2, axis=1)
-    weights = tf.nn.softmax(
+      q = tf.matmul(x[:, None], weights["q_kernel"]) + weights["q_bias"]
+      k, v = tf.split(tf.matmul(context[:, None], weights["kv_kernel"])
+                      + weights["kv_bias"], 2, axis=1)
+    scores = tf.nn.softmax(
         tf.matmul(q * scale, k, transpose_b=True) + bias, axis=-1)
-    weights = attention._dropout_layer(weights, training=training)
+    scores = attention._dropout_layer(scores, training=training)
     output = attention._output_dense  # kernel [heads, key_dim, w]
-    return tf.reduce_sum(tf.matmul(tf.matmul(weights, v), output.kernel),
+    return tf.reduce_sum(tf.matmul(tf.matmul(scores, v), output.kernel),
                          axis=1) + output.bias
 
   def call(self, inputs: Mapping[str, tf.Tensor], training=None,
-           correction_weight=None) -> tf.Tensor:
+           correction_weight=None, attention_weights=None) -> tf.Tensor:
     self._validate(inputs)
+    if attention_weights is None:
+      attention_weights = self.attention_weights()
     query = tf.convert_to_tensor(inputs["query"], tf.float32)
     candidates = tf.convert_to_tensor(inputs["candidates"], tf.float32)
     scores = tf.convert_to_tensor(inputs["scores"], tf.float32)
@@ -329,12 +363,14 @@ class ListwiseTransformer(tf.keras.layers.Layer):
                               PADDING_SCORE)[:, None, None, :]
       has_history = tf.cast(tf.reduce_any(history_mask, axis=1),
                             tf.float32)[:, None, None]
-    for block in self._blocks:
-      h = self._attend(block["attention"], _norm(block["norm1"], x), None,
-                       bias, training)
+    for i, block in enumerate(self._blocks):
+      h = self._attend(block["attention"],
+                       attention_weights[f"block{i}_attention"],
+                       _norm(block["norm1"], x), None, bias, training)
       x = x + block["drop"](h, training=training)
       if self.use_history:
         h = self._attend(block["cross_attention"],
+                         attention_weights[f"block{i}_cross_attention"],
                          _norm(block["norm_cross"], x), history, history_bias,
                          training)
         x = x + block["drop"](h * has_history, training=training)

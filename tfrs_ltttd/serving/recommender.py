@@ -44,7 +44,9 @@ class Recommender(tf.Module):
   stored item embeddings and residuals of those candidates ->
   `ListwiseTransformer` (attending to the history tokens too) -> top-`k`. The catalogue is encoded once, in
   batches, when the recommender is built; item ids are kept beside the
-  vectors.
+  vectors, and the re-ranker's attention projections beside them in the
+  layout it computes with (`ListwiseTransformer.attention_weights`): the
+  recommender serves the model's weights as they were when it was built.
 
   Args:
     model: a trained `LTTTDModel`.
@@ -158,6 +160,26 @@ class Recommender(tf.Module):
     self.query_specs = feature_specs(self.query_tower)
     self.item_id_spec = tf.TensorSpec([None, None], self.item_ids.dtype,
                                       name="candidate_ids")
+    self.attention_weights = None  # the re-ranker derives them
+    if not self.transformer.built:  # an untrained model: one neutral query
+      self._rerank_once()
+    # The attention projections in the layout the re-ranker computes with,
+    # stored once rather than re-laid out in every request.
+    self.attention_weights = {
+        name: {key: tf.Variable(value, trainable=False, name=f"{name}_{key}")
+               for key, value in weights.items()}
+        for name, weights in self.transformer.attention_weights().items()}
+
+  def _rerank_once(self) -> None:
+    """Re-ranks one candidate for a query of neutral values (empty strings,
+    zeros, a one-item history), which builds the re-ranker's weights."""
+    neutral = {tf.string: "", tf.int64: 0, tf.float32: 0.0}
+    features = {name: tf.fill([1] * spec.shape.rank,
+                              tf.constant(neutral[spec.dtype], spec.dtype))
+                for name, spec in self.query_specs.items()}
+    rows = tf.zeros([1, 1], tf.int64)
+    self._rerank(self._query(features), rows, tf.ones([1, 1], tf.bool),
+                 features)
 
   def _checked(self, features, candidate_ids=None):
     """The request's inputs, checked: one row per query in every input, and
@@ -244,7 +266,8 @@ class Recommender(tf.Module):
     if self.transformer.use_history:
       inputs.update(history=query["history"],
                     history_mask=query["history_mask"])
-    scores = self.transformer(inputs, training=False)
+    scores = self.transformer(inputs, training=False,
+                              attention_weights=self.attention_weights)
     if self.item_item is None:
       return scores
     term = scaled_like(self.item_item(features[HISTORY_IDS],
