@@ -20,7 +20,7 @@ PACKAGE = pathlib.Path(tfrs_ltttd.__file__).resolve().parent
 
 #: The package's layers, lowest first; the one place their order is written.
 LAYERS = (
-    ("_keras", "_io", "version"),
+    ("_keras", "_io", "_memo", "version"),
     ("settings",),
     ("layers",),
     ("data",),

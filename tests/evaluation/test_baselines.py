@@ -1,6 +1,7 @@
 import numpy as np
 
 from tests._references import assert_never_saw_test, count_ease_fits
+from tfrs_ltttd._memo import LastAnswers
 from tfrs_ltttd import baselines, evaluation
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.data.interactions import Interactions
@@ -67,7 +68,7 @@ def test_lambda_is_chosen_on_validation_not_test(monkeypatch):
     return real(fn, d, *args, **kwargs)
 
   monkeypatch.setattr(baselines, "evaluate_scores", spy)
-  monkeypatch.setattr(baselines, "_CHOSEN", {})
+  monkeypatch.setattr(baselines, "_CHOSEN", LastAnswers())
   best, table = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
   assert best in (1.0, 50.0) and set(table) == {1.0, 50.0}
   assert_never_saw_test(calls, data)
@@ -76,7 +77,7 @@ def test_lambda_is_chosen_on_validation_not_test(monkeypatch):
 def test_lambda_is_chosen_once_per_data_set_and_split(monkeypatch):
   data = _tiny()
   fits = count_ease_fits(monkeypatch, baselines)
-  monkeypatch.setattr(baselines, "_CHOSEN", {})
+  monkeypatch.setattr(baselines, "_CHOSEN", LastAnswers())
   first = baselines.choose_ease_l2(data, lambdas=(1.0, 50.0))
   assert sorted(fits) == [1.0, 50.0]
   # The baselines ask again (as the search did first): no new fit but the

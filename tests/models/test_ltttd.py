@@ -6,6 +6,7 @@ import tensorflow as tf
 
 from tests._references import (SMALL_MODEL, SMALL_TRAIN, count_ease_fits,
                                np_kl)
+from tfrs_ltttd._memo import LastAnswers
 from tfrs_ltttd import (LTTTDModel, ModelConfig, TrainConfig, evaluation,
                         lists, training)
 from tfrs_ltttd.data import synthetic
@@ -361,7 +362,7 @@ def test_wide_distillation_pulls_the_towers_over_the_in_batch_items(
 def test_models_built_on_the_same_data_share_one_item_item_fit(
     small_data, monkeypatch):
   fits = count_ease_fits(monkeypatch, ltttd_module)
-  monkeypatch.setattr(ltttd_module, "_TABLES", {})
+  monkeypatch.setattr(ltttd_module, "_TABLES", LastAnswers())
   config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=4,
                                item_item_l2=7.0)
   first = LTTTDModel.from_data(small_data, config)

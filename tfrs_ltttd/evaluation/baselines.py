@@ -11,6 +11,7 @@ from typing import Dict, Optional, Sequence, Tuple
 
 import numpy as np
 
+from tfrs_ltttd._memo import LastAnswers
 from tfrs_ltttd.data.interactions import (Interactions, interaction_matrix,
                                          validation_split)
 from tfrs_ltttd.evaluation.protocol import evaluate_scores
@@ -64,8 +65,7 @@ class EASE:
 # choose_ease_l2's answers for the last few data sets: the search (for the
 # item-item table) and the baselines ask for the same one, and on a catalogue
 # of 10k items each lambda costs about a minute.
-_CHOSEN: Dict[tuple, Tuple[float, Dict[float, float]]] = {}
-_CHOSEN_KEPT = 4
+_CHOSEN = LastAnswers(size=4)
 
 
 def choose_ease_l2(data: Interactions, lambdas: Sequence[float] = EASE_LAMBDAS,
@@ -81,14 +81,14 @@ def choose_ease_l2(data: Interactions, lambdas: Sequence[float] = EASE_LAMBDAS,
   """
   key = (data.fingerprint()["sha256"], tuple(float(l2) for l2 in lambdas),
          float(fraction), metric)
-  if key not in _CHOSEN:
+
+  def choose() -> Tuple[float, Dict[float, float]]:
     validation = validation_split(data, fraction)
     scores = {l2: evaluate_scores(EASE(validation, l2), validation)[metric]
               for l2 in key[1]}
-    while len(_CHOSEN) >= _CHOSEN_KEPT:
-      _CHOSEN.pop(next(iter(_CHOSEN)))
-    _CHOSEN[key] = (max(scores, key=scores.get), scores)
-  best, scores = _CHOSEN[key]
+    return max(scores, key=scores.get), scores
+
+  best, scores = _CHOSEN.get(key, choose)
   return best, dict(scores)
 
 

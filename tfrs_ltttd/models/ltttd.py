@@ -8,6 +8,7 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrs_ltttd._memo import LastAnswers
 from tfrs_ltttd.data.interactions import interaction_matrix
 from tfrs_ltttd.layers.features import HISTORY_IDS, describe_features
 from tfrs_ltttd.layers.item_item import (ItemItemScores, ease_weights,
@@ -22,8 +23,7 @@ _TRAIN_KEYS = ("query", "item", "candidates", "labels", "mask")
 # The item-item tables of the last few (data, lambda, N): every model built
 # on the same data (a search's runs, both systems, a checkpoint's reload)
 # reads the same table, and EASE's inverse is the slow part.
-_TABLES: Dict[Tuple[str, float, int], Tuple[np.ndarray, np.ndarray]] = {}
-_TABLES_KEPT = 4
+_TABLES = LastAnswers(size=4)
 
 
 def item_item_table(data, l2: float, num_neighbours: int
@@ -32,12 +32,8 @@ def item_item_table(data, l2: float, num_neighbours: int
   interactions `X`, computed once for the last few data sets and settings
   asked for."""
   key = (data.fingerprint()["sha256"], float(l2), int(num_neighbours))
-  if key not in _TABLES:
-    while len(_TABLES) >= _TABLES_KEPT:
-      _TABLES.pop(next(iter(_TABLES)))
-    _TABLES[key] = top_neighbours(
-        ease_weights(interaction_matrix(data), l2), num_neighbours)
-  return _TABLES[key]
+  return _TABLES.get(key, lambda: top_neighbours(
+      ease_weights(interaction_matrix(data), l2), num_neighbours))
 _STEP_LOSSES = ("loss", "regularization_loss", "total_loss")
 
 
