@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from tfrs_ltttd import cli
+from tfrs_ltttd.experiments import report
 
 ROOT = pathlib.Path(__file__).resolve().parents[2]
 HEADLINE = ("ndcg@10", "mrr", "recall@50", "recall@100", "recall@200",
@@ -71,3 +72,20 @@ def test_committed_movielens_report_is_complete():
   assert len(result["seeds"]) >= 3
   for suffix in (".md", "_recall.png", "_losses.png", "_gamma.png"):
     assert (path.parent / f"movielens-100k{suffix}").exists()
+
+
+def test_the_distillation_table_names_each_runs_teacher():
+  result = json.loads(
+      (ROOT / "benchmarks" / "results" / "movielens-100k.json").read_text())
+  row = {"irretrievable@100": 0.4, "recall@100": 0.6,
+         "ndcg@10_two_tower": 0.15, "ndcg@10_served": 0.16, "quality": 0.31}
+  result["tuning"]["gamma"] = [
+      {"gamma": 0.2, "teacher_item_item_weight": 1.0, **row},
+      {"gamma": 0.0, "teacher_item_item_weight": 0.0, **row},
+      {"gamma": 1.0, **row}]  # a record from before teachers were tried
+  lines = report.markdown(result, "t").splitlines()
+  header = lines.index("| gamma | teacher | irretrievable@100 | recall@100 | "
+                       "towers' ndcg@10 | served ndcg@10 | score |")
+  cells = " | 0.4000 | 0.6000 | 0.1500 | 0.1600 | 0.3100 |"
+  assert lines[header + 2:header + 5] == [
+      "| 0 | 0" + cells, "| 0.2 | 1" + cells, "| 1 | 0" + cells]

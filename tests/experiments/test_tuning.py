@@ -141,7 +141,8 @@ def test_an_item_item_table_gets_its_lambda_and_weights_on_validation():
   space = tuning.SearchSpace(max_epochs=2, min_epochs=1, trials=1,
                              history_lengths=(4,), output_dims=(8,),
                              sampled_negative_shares=(0.0,),
-                             list_holdout_fractions=(0.0,), gammas=(),
+                             list_holdout_fractions=(0.0,), gammas=(0.5,),
+                             teacher_item_item_weights=(0.0, 1.0),
                              correction_weights=(0.0, 1.0),
                              item_item_weights=(0.0, 0.5, 2.0))
   lines = []
@@ -159,3 +160,21 @@ def test_an_item_item_table_gets_its_lambda_and_weights_on_validation():
     assert curve[f"{weight:g}"] == max(curve.values())
     assert any(line.startswith(f"  {system}: validation NDCG@10 by "
                                "item-item weight") for line in lines)
+  # Distillation: gamma 0 and each (gamma, teacher), every run scored as it
+  # would be served, at its best item-item weight; the best run is LT-TTD's.
+  tried = [(r["gamma"], r["teacher_item_item_weight"])
+           for r in record["gamma"]]
+  assert tried == [(0.0, 0.0), (0.5, 0.0), (0.5, 1.0)]
+  for row in record["gamma"]:
+    curve = row["ndcg@10_by_item_item_weight"]
+    assert curve[f"{row['item_item_weight']:g}"] == max(curve.values()) \
+        == row["ndcg@10_served"]
+  assert sum(line.startswith("  distillation, gamma") and "irretrievable@"
+             in line for line in lines) == 3
+  best = max(record["gamma"], key=lambda r: r["quality"])
+  assert (record["chosen"]["gamma"], record["chosen"]["teacher_item_item_weight"]
+          ) == (model_config.gamma, model_config.teacher_item_item_weight) == (
+              best["gamma"], best["teacher_item_item_weight"])
+  assert model_config.wide_distillation == (
+      model_config.teacher_item_item_weight > 0)
+  assert chosen["ltttd"] == best["item_item_weight"]

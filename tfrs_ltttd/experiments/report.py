@@ -146,12 +146,20 @@ def markdown(result: Dict[str, Any], title: str) -> str:
         return f"{row[name]:.4f}" if name in row else "n/a"
 
       lines += ["", "Distillation strength on validation (LT-TTD, seed "
-                f"{result['tuning']['seed']}, chosen epochs):", "",
-                f"| gamma | {key} | {recall} | ndcg@10 | score |",
-                "| --- | --- | --- | --- | --- |"]
-      for row in sorted(curve, key=lambda r: r["gamma"]):
-        lines.append(f"| {row['gamma']:g} | {num(row, key)} | "
-                     f"{num(row, recall)} | {num(row, 'ndcg@10')} | "
+                f"{result['tuning']['seed']}, chosen epochs; teacher: the "
+                "transformer plus this weight times the item-item term, "
+                "distilled over the list and the in-batch items when above "
+                "0; served: at the run's best weights):", "",
+                f"| gamma | teacher | {key} | {recall} | towers' ndcg@10 | "
+                "served ndcg@10 | score |",
+                "| --- | --- | --- | --- | --- | --- | --- |"]
+      for row in sorted(curve, key=lambda r: (
+          r["gamma"], r.get("teacher_item_item_weight", 0.0))):
+        lines.append(f"| {row['gamma']:g} | "
+                     f"{row.get('teacher_item_item_weight', 0.0):g} | "
+                     f"{num(row, key)} | {num(row, recall)} | "
+                     f"{num(row, 'ndcg@10_two_tower')} | "
+                     f"{num(row, 'ndcg@10_served')} | "
                      f"{num(row, 'quality')} |")
   if "wall_s" in result:
     search = result.get("tuning", {}).get("wall_s")
@@ -226,9 +234,15 @@ def write_report(result: Dict[str, Any], out_dir: str | os.PathLike,
   sweeps = []
   if result.get("gamma_sweep"):
     sweeps.append(("test split, one seed", result["gamma_sweep"]))
-  if result.get("tuning", {}).get("gamma"):
-    sweeps.append(("validation split (tuning)",
-                   sorted(result["tuning"]["gamma"], key=lambda r: r["gamma"])))
+  tuned = result.get("tuning", {}).get("gamma", [])
+  teachers = sorted({r.get("teacher_item_item_weight", 0.0) for r in tuned
+                     if r["gamma"]})
+  for teacher in teachers:  # each teacher's curve starts at gamma 0
+    sweeps.append(("validation split (tuning)" + (
+        f", teacher + {teacher:g} x item-item" if teacher else ""),
+        sorted((r for r in tuned if not r["gamma"]
+                or r.get("teacher_item_item_weight", 0.0) == teacher),
+               key=lambda r: r["gamma"])))
   if sweeps:
     def sweep(ax):
       for label, rows in sweeps:

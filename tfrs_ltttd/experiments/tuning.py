@@ -77,6 +77,13 @@ class SearchSpace:
       (`TrainConfig`).
     gammas: distillation strengths tried at the chosen setting, each with a
       warm-up of half the epochs (0 is always in, from the second stage).
+    teacher_item_item_weights: with an item-item table
+      (`ModelConfig.item_item_neighbours`), the teachers each gamma is tried
+      with: the transformer's scores plus this weight times the item-item
+      term, distilled over the list and over the step's in-batch items
+      (`ModelConfig.teacher_item_item_weight`, `wide_distillation`); 0 is
+      the transformer alone, over the list. Without a table, the
+      transformer alone.
     correction_weights: weights of the re-ranker's correction scored on
       every validation run of a whole system; each run is scored at its
       best, and the chosen run's best weight is served (ties go to the
@@ -96,6 +103,7 @@ class SearchSpace:
                                                        NON_NEGATIVE)
   list_holdout_fractions: Tuple[float, ...] = setting((0.0, 0.2), SHARE)
   gammas: Tuple[float, ...] = setting((0.2, 1.0), NON_NEGATIVE)
+  teacher_item_item_weights: Tuple[float, ...] = setting((1.0,), NON_NEGATIVE)
   correction_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75, 1.0),
                                                   NON_NEGATIVE)
   item_item_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 1.0, 2.0),
@@ -109,7 +117,7 @@ class SearchSpace:
                        f"{self.min_epochs} and {self.max_epochs}.")
     for name in ("history_lengths", "output_dims", "sampled_negative_shares",
                  "list_holdout_fractions", "correction_weights",
-                 "item_item_weights"):
+                 "item_item_weights", "teacher_item_item_weights"):
       if not getattr(self, name):
         raise ValueError(f"SearchSpace.{name} is empty.")
 
@@ -191,14 +199,21 @@ class _EpochScores(tf.keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _run(data, model_config, train_config, k, seed, weights, trial=None):
-  """Trains from scratch; returns the validation rows (and pruning)."""
+def _trained(data, model_config, train_config, seed, callbacks=()):
+  """LT-TTD trained from scratch with `seed`."""
   tf.keras.utils.set_random_seed(seed)
   model = LTTTDModel.from_data(data, model_config)
-  towers_only = not model.task.needs_lists
+  loop.fit(model, data, train_config, callbacks=list(callbacks), verbose=0)
+  return model
+
+
+def _run(data, model_config, train_config, k, seed, weights, trial=None):
+  """Trains from scratch; returns the validation rows (and pruning)."""
+  towers_only = not (model_config.beta or model_config.gamma
+                     or model_config.reverse_weight)  # LTTTDTask.needs_lists
   scores = _EpochScores(data, k, () if towers_only else weights, trial,
                         train_config.epochs)
-  loop.fit(model, data, train_config, callbacks=[scores], verbose=0)
+  _trained(data, model_config, train_config, seed, [scores])
   return scores
 
 
@@ -371,48 +386,65 @@ def choose_settings(
   train_config = dataclasses.replace(train_config,
                                      list_holdout_fraction=fraction)
 
-  # 3. The distillation strength.
+  # 3. The distillation strength and its teacher. With an item-item table
+  # each run, gamma 0 included, is scored as it would be served (at its best
+  # item-item weight), and the chosen run is LT-TTD's in stage 4.
   warmup = epochs // 2
-  base_row = record["epochs_curves"][f"{fraction:g}"][epochs - 1]
-  record["gamma"].append({"gamma": 0.0, **{k2: v for k2, v in base_row.items()
-                                           if k2 != "epoch"}})
-  choice = (base_quality, 0.0)
-  for gamma in space.gammas:
-    rows = _run(validation, dataclasses.replace(model_config, gamma=gamma),
-                dataclasses.replace(train_config, epochs=epochs,
-                                    distillation_warmup_epochs=warmup),
-                k, seed, weights).rows
-    final = {k2: v for k2, v in rows[-1].items() if k2 != "epoch"}
-    record["gamma"].append({"gamma": float(gamma), **final})
-    say(f"  validation, gamma {gamma:g}: quality {final['quality']:.4f}, "
-        f"irretrievable@{k} {final[f'irretrievable@{k}']:.4f}")
-    if final["quality"] > choice[0]:
-      choice = (final["quality"], float(gamma))
-  gamma = choice[1]
-  chosen_train = dataclasses.replace(
-      train_config, epochs=epochs,
-      distillation_warmup_epochs=warmup if gamma else 0)
-  chosen_model = dataclasses.replace(model_config, gamma=gamma)
+  table = bool(model_config.item_item_neighbours)
+  teachers = (tuple(dict.fromkeys(space.teacher_item_item_weights))
+              if table else (0.0,))
+  tries = [(0.0, 0.0)] if table else []
+  tries += [(float(gamma), float(teacher))
+            for gamma in dict.fromkeys(space.gammas) if gamma
+            for teacher in teachers]
 
-  # 4. How much of each re-ranker's correction to serve: LT-TTD's from its
-  # chosen run, the cascade's from one cascade at the chosen settings. With
-  # an item-item table, LT-TTD is trained once more at the chosen settings
-  # and both weights are chosen together on either system's run.
+  def distilled(gamma, teacher):
+    return (dataclasses.replace(model_config, gamma=gamma,
+                                teacher_item_item_weight=teacher,
+                                wide_distillation=teacher > 0),
+            dataclasses.replace(train_config, epochs=epochs,
+                                distillation_warmup_epochs=(
+                                    warmup if gamma else 0)))
+
+  choice = (-1.0, (0.0, 0.0), None)
+  if not table:  # gamma 0 is the second stage's run
+    base_row = record["epochs_curves"][f"{fraction:g}"][epochs - 1]
+    record["gamma"].append({"gamma": 0.0, "teacher_item_item_weight": 0.0,
+                            **{k2: v for k2, v in base_row.items()
+                               if k2 != "epoch"}})
+    choice = (base_quality, (0.0, 0.0), record["gamma"][-1])
+  stage_start = time.perf_counter()
+  for n, (gamma, teacher) in enumerate(tries):
+    model = _trained(validation, *distilled(gamma, teacher), seed)
+    row = (scored_weights(model, validation, k, weights,
+                          space.item_item_weights) if table
+           else scored(model, validation, k, weights))
+    record["gamma"].append({"gamma": gamma,
+                            "teacher_item_item_weight": teacher, **row})
+    say(f"  distillation, gamma {gamma:g}"
+        + (f", teacher + {teacher:g} x item-item, list and in-batch items"
+           if teacher else "")
+        + f": quality {row['quality']:.4f}, served NDCG@10 "
+        f"{row['ndcg@10_served']:.4f}, towers' NDCG@10 "
+        f"{row['ndcg@10_two_tower']:.4f}, recall@{k} {row[f'recall@{k}']:.4f},"
+        f" irretrievable@{k} {row[f'irretrievable@{k}']:.4f}; "
+        + progress(stage_start, (n + 1) * epochs,
+                   (len(tries) - n - 1) * epochs))
+    if row["quality"] > choice[0]:
+      choice = (row["quality"], (gamma, teacher), record["gamma"][-1])
+  (gamma, teacher), ltttd_row = choice[1], choice[2]
+  chosen_model, chosen_train = distilled(gamma, teacher)
+
+  # 4. How much of each re-ranker's correction (and of the item-item term)
+  # to serve: LT-TTD's from its chosen run, the cascade's from one cascade
+  # trained at the chosen settings.
   tf.keras.utils.set_random_seed(seed)
   cascade_model, _ = cascade.train_cascade(validation, chosen_model,
                                            chosen_train, verbose=0)
-  if chosen_model.item_item_neighbours:
-    tf.keras.utils.set_random_seed(seed)
-    ltttd_model = LTTTDModel.from_data(validation, chosen_model)
-    loop.fit(ltttd_model, validation, chosen_train, verbose=0)
-    runs = {system: scored_weights(run, validation, k, weights,
-                                   space.item_item_weights)
-            for system, run in (("ltttd", ltttd_model),
-                                ("cascade", cascade_model))}
-  else:
-    runs = {"ltttd": next(row for row in record["gamma"]
-                          if row["gamma"] == gamma),
-            "cascade": scored(cascade_model, validation, k, weights)}
+  runs = {"ltttd": ltttd_row,
+          "cascade": (scored_weights(cascade_model, validation, k, weights,
+                                     space.item_item_weights) if table
+                      else scored(cascade_model, validation, k, weights))}
   for system, row in runs.items():
     record["correction_weights"][system] = {
         "chosen": row["correction_weight"],
@@ -438,6 +470,7 @@ def choose_settings(
                       "list_holdout_fraction":
                           chosen_train.list_holdout_fraction,
                       "gamma": gamma,
+                      "teacher_item_item_weight": teacher,
                       "item_item_l2": chosen_model.item_item_l2,
                       "distillation_warmup_epochs":
                           chosen_train.distillation_warmup_epochs,
