@@ -189,8 +189,10 @@ class _EpochScores(tf.keras.callbacks.Callback):
     self.rows, self.pruned = [], False
 
   def on_epoch_end(self, epoch, logs=None):
+    # The towers alone (no lists scored) are scored on their own order.
+    weights = self.weights if self.model.task.needs_lists else ()
     self.rows.append({"epoch": epoch + 1,
-                      **scored(self.model, self.data, self.k, self.weights)})
+                      **scored(self.model, self.data, self.k, weights)})
     if self.trial is not None:
       self.trial.report(self.rows[-1]["quality"], epoch + 1)
       # After the last epoch there is nothing left to save.
@@ -209,10 +211,7 @@ def _trained(data, model_config, train_config, seed, callbacks=()):
 
 def _run(data, model_config, train_config, k, seed, weights, trial=None):
   """Trains from scratch; returns the validation rows (and pruning)."""
-  towers_only = not (model_config.beta or model_config.gamma
-                     or model_config.reverse_weight)  # LTTTDTask.needs_lists
-  scores = _EpochScores(data, k, () if towers_only else weights, trial,
-                        train_config.epochs)
+  scores = _EpochScores(data, k, weights, trial, train_config.epochs)
   _trained(data, model_config, train_config, seed, [scores])
   return scores
 
