@@ -62,6 +62,11 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
         "ndcg@10_by_correction_weight"]
     assert f"{label} {weight:g} (validation NDCG@10 " + ", ".join(
         f"{v:.4f} at {w}" for w, v in curve.items()) in table
+  # The system the tool serves on this data, with both validation scores.
+  system = result["tuning"]["chosen"]["system"]
+  assert report.system_line(result) in table
+  assert system == max(result["tuning"]["systems"],
+                       key=result["tuning"]["systems"].get)
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 
@@ -89,3 +94,14 @@ def test_the_distillation_table_names_each_runs_teacher():
   cells = " | 0.4000 | 0.6000 | 0.1500 | 0.1600 | 0.3100 |"
   assert lines[header + 2:header + 5] == [
       "| 0 | 0" + cells, "| 0.2 | 1" + cells, "| 1 | 0" + cells]
+
+
+def test_the_report_names_the_system_served_and_why():
+  result = json.loads(
+      (ROOT / "benchmarks" / "results" / "movielens-100k.json").read_text())
+  result["tuning"]["systems"] = {"ltttd": 0.3012, "cascade": 0.3104}
+  result["tuning"]["chosen"]["system"] = "cascade"
+  text = report.markdown(result, "t")
+  assert ("System served on this data: the cascade (validation score "
+          "LT-TTD 0.3012, the cascade 0.3104;") in text
+  assert "system cascade" not in text  # not among the settings

@@ -97,6 +97,29 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
     assert curve[f"{weight:g}"] == max(curve.values())
     assert any(line.startswith(f"  {system}: validation NDCG@10 by "
                                "correction weight") for line in lines)
+  # The system served: the cascade only where it beat LT-TTD's chosen run.
+  assert record["systems"]["ltttd"] == chosen_row["quality"]
+  assert chosen["system"] == ("cascade" if record["systems"]["cascade"]
+                              > record["systems"]["ltttd"] else "ltttd")
+  assert sum(line.startswith("  system served: ") for line in lines) == 1
+  # train_chosen trains that system and serves its weights.
+  trained = []
+  real = tuning.train_system
+
+  def spy(system, *args, **kwargs):
+    trained.append(system)
+    return real(system, *args, **kwargs)
+
+  monkeypatch.setattr(tuning, "train_system", spy)
+  model = tuning.train_chosen(data, model_config, train_config, record)
+  assert trained == [chosen["system"]]
+  assert float(model.transformer.correction_weight.numpy()) == chosen[
+      "correction_weight"][chosen["system"]]
+
+
+def test_train_chosen_needs_the_record_of_a_search():
+  with pytest.raises(ValueError, match="no chosen system"):
+    tuning.train_chosen(None, SMALL, TRAIN, {"chosen": {"epochs": 3}})
 
 
 def test_the_pruner_stops_a_trial_behind_the_best_at_its_rung():

@@ -24,12 +24,10 @@ from tfrs_ltttd.data.interactions import Interactions
 from tfrs_ltttd.evaluation import baselines
 from tfrs_ltttd.evaluation.metrics import upqe
 from tfrs_ltttd.models.config import ModelConfig
-from tfrs_ltttd.models.ltttd import LTTTDModel
 from tfrs_ltttd.serving import Recommender
-from tfrs_ltttd.training import fit, train_cascade
 from tfrs_ltttd.training.config import TrainConfig
+from tfrs_ltttd.training.systems import SYSTEMS, train_system
 
-SYSTEMS = ("ltttd", "cascade")
 RECALL_KS = (50, 100, 200)
 SERVE_K = 100  # candidates handed to the re-ranker
 HEADLINE = ("ndcg@10", "mrr", "recall@50", "recall@100", "recall@200",
@@ -58,24 +56,6 @@ def latency_p50_ms(model, data: Interactions, num_candidates: int = SERVE_K,
     if n >= 10:  # warm-up
       times.append(time.perf_counter() - start)
   return float(np.median(times) * 1000)
-
-
-def train_system(system: str, data: Interactions, model_config: ModelConfig,
-                 train_config: TrainConfig, verbose: int = 0):
-  """Trains `"ltttd"` or `"cascade"`; returns (model, history, seconds)."""
-  tf.keras.utils.set_random_seed(train_config.seed)
-  start = time.perf_counter()
-  if system == "ltttd":
-    model = LTTTDModel.from_data(data, model_config)
-    history = fit(model, data, train_config, verbose=verbose)
-  elif system == "cascade":
-    model, stages = train_cascade(data, model_config, train_config,
-                                  verbose=verbose)
-    history = {f"l1_{k}": v for k, v in stages["l1"].items()}
-    history.update({f"l2_{k}": v for k, v in stages["l2"].items()})
-  else:
-    raise ValueError(f"system must be one of {SYSTEMS}, got '{system}'.")
-  return model, history, time.perf_counter() - start
 
 
 def measure(model, data: Interactions,
@@ -129,8 +109,10 @@ def compare(data: Interactions, seeds: Sequence[int],
   for seed in seeds:
     for system in SYSTEMS:
       config = dataclasses.replace(train_config, seed=seed)
-      model, history, seconds = train_system(system, data, model_config,
-                                             config, 2 if verbose else 0)
+      start = time.perf_counter()
+      model, history = train_system(system, data, model_config, config,
+                                    verbose=2 if verbose else 0)
+      seconds = time.perf_counter() - start
       weight = float(correction_weights.get(system, 1.0))
       model.transformer.set_correction_weight(weight)
       item_item = float(item_item_weights.get(system, 0.0))
@@ -162,7 +144,7 @@ def gamma_sweep(data: Interactions, gammas: Sequence[float], seed: int,
   """Irretrievable rate (and friends) of LT-TTD for each distillation gamma."""
   rows = []
   for gamma in gammas:
-    model, _, _ = train_system(
+    model, _ = train_system(
         "ltttd", data, dataclasses.replace(model_config, gamma=gamma),
         dataclasses.replace(train_config, seed=seed))
     metrics = evaluation.evaluate(model, data,

@@ -77,6 +77,17 @@ def item_item_line(result: Dict[str, Any]) -> str:
           + "; ".join(parts) + ".")
 
 
+def system_line(result: Dict[str, Any]) -> str:
+  """Which system the tool serves on this data, and why: both systems'
+  validation scores (`tuning.choose_settings`, stage 5)."""
+  tuned = result["tuning"]
+  names = {"ltttd": "LT-TTD", "cascade": "the cascade"}
+  scores = ", ".join(f"{names[s]} {tuned['systems'][s]:.4f}" for s in names)
+  return (f"System served on this data: {names[tuned['chosen']['system']]} "
+          f"(validation score {scores}; the cascade only where it scores "
+          "higher than LT-TTD's chosen run).")
+
+
 def markdown(result: Dict[str, Any], title: str) -> str:
   """One table: baselines, each system's towers' order and final ranking
   (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
@@ -120,7 +131,9 @@ def markdown(result: Dict[str, Any], title: str) -> str:
               + ", ".join(f"{k} {v:g}" if isinstance(v, (int, float)) else
                           f"{k} {v}" for k, v in chosen.items()
                           if k not in ("correction_weight",
-                                       "item_item_weight")) + "."]
+                                       "item_item_weight", "system")) + "."]
+    if "systems" in result["tuning"]:
+      lines += ["", system_line(result)]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
     trials = result["tuning"].get("trials", [])

@@ -12,7 +12,9 @@ the rest and keeps what scores best there, in three stages:
 3. the distillation strength;
 4. the weight of each system's re-ranker correction (0: the towers' order
    is served), read off validation for LT-TTD's chosen run and for a cascade
-   trained at the chosen settings.
+   trained at the chosen settings;
+5. the system served: LT-TTD, or the cascade where it scored higher
+   (`train_chosen` trains the chosen one and serves its weights).
 
 What it picks and every score it saw are returned, so a report can print
 them. The defaults of `ModelConfig` and `TrainConfig` are starting points,
@@ -38,6 +40,7 @@ from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
                                  POSITIVE_INT, SHARE, check, setting)
 from tfrs_ltttd.training import cascade, loop
 from tfrs_ltttd.training.config import TrainConfig
+from tfrs_ltttd.training.systems import SYSTEMS, train_system
 
 VALIDATION_K = 100
 # The item-item table `ltttd evaluate` builds unless told otherwise: EASE's
@@ -227,6 +230,9 @@ def _towers(params, model_config, train_config, longest):
           dataclasses.replace(train_config, num_sampled_negatives=sampled))
 
 
+_NAMES = {"ltttd": "LT-TTD", "cascade": "the cascade"}
+
+
 def _minutes(seconds: float) -> str:
   return f"{int(seconds // 60)}m{int(seconds % 60):02d}s"
 
@@ -261,6 +267,10 @@ def choose_settings(
      (`space.correction_weights`); LT-TTD serves the weight of its chosen
      run, the cascade the best weight of one cascade trained on validation
      at the chosen settings (`record["chosen"]["correction_weight"]`).
+  5. The system served is LT-TTD, or the cascade where its run of stage 4
+     scored higher than LT-TTD's chosen run (`record["chosen"]["system"]`,
+     both scores in `record["systems"]`): on data where joint training and
+     distillation do not pay, the cascade is served (`train_chosen`).
 
   A line after every run says what it scored, the time spent and the time
   left if every remaining run went to `max_epochs` at the stage's pace.
@@ -461,7 +471,14 @@ def choose_settings(
           + ", ".join(f"{w} {v:.4f}" for w, v in
                       row["ndcg@10_by_item_item_weight"].items())
           + f"; serving {row['item_item_weight']:g}")
-  record["chosen"] = {"epochs": epochs,
+  # 5. The system served: LT-TTD unless the cascade scored higher (LT-TTD's
+  # run is the best of stage 3's, so a tie or a near miss goes its way).
+  system = max(runs, key=lambda name: runs[name]["quality"])
+  record["systems"] = {name: row["quality"] for name, row in runs.items()}
+  say(f"  system served: {_NAMES[system]} (validation quality "
+      + ", ".join(f"{_NAMES[name]} {row['quality']:.4f}"
+                  for name, row in runs.items()) + ")")
+  record["chosen"] = {"system": system, "epochs": epochs,
                       "history_length": chosen_model.history_length,
                       "output_dim": chosen_model.output_dim,
                       "num_sampled_negatives":
@@ -482,3 +499,35 @@ def choose_settings(
   record["wall_s"] = time.perf_counter() - start
   say(f"  chosen in {_minutes(record['wall_s'])}: {record['chosen']}")
   return chosen_model, chosen_train, record
+
+
+def train_chosen(data: Interactions, model_config: ModelConfig,
+                 train_config: TrainConfig, record: Dict[str, Any],
+                 verbose: int = 0) -> LTTTDModel:
+  """Trains the system `choose_settings` chose for `data` (LT-TTD, or the
+  cascade where it scored higher on validation) at the chosen settings, and
+  sets the correction and item-item weights chosen for it.
+
+  Args:
+    data: the interactions.
+    model_config, train_config: the configs `choose_settings` returned.
+    record: its record (`record["chosen"]` is read).
+    verbose: Keras verbosity.
+
+  Returns:
+    The trained model, serving the chosen weights.
+
+  Raises:
+    ValueError: when `record` holds no chosen system.
+  """
+  chosen = record.get("chosen", {})
+  if chosen.get("system") not in SYSTEMS:
+    raise ValueError("record: no chosen system; pass the record "
+                     "choose_settings returned.")
+  system = chosen["system"]
+  model, _ = train_system(system, data, model_config, train_config,
+                          verbose=verbose)
+  model.transformer.set_correction_weight(chosen["correction_weight"][system])
+  if model.item_item is not None:
+    model.item_item.set_served_weight(chosen["item_item_weight"][system])
+  return model

@@ -1,5 +1,5 @@
-"""Training: the epoch loop, the decoupled cascade, backups, checkpoints and
-parameter-server clusters."""
+"""Training: the epoch loop, the decoupled cascade, either system by name,
+backups, checkpoints and parameter-server clusters."""
 
 from tfrs_ltttd.training import checkpoint, distribute
 from tfrs_ltttd.training.backup import TrainingBackup
@@ -7,3 +7,4 @@ from tfrs_ltttd.training.cascade import train_cascade
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.loop import (epoch_dataset, epoch_examples, fit,
                                       hard_candidates)
+from tfrs_ltttd.training.systems import SYSTEMS, train_system
