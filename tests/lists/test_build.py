@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import tensorflow as tf
@@ -176,3 +178,70 @@ def test_joint_dataset_has_two_streams(small_data):
   assert len(list(ds)) == len(pairs["user"]) // 64
   with pytest.raises(ValueError, match="list_batch_size"):
     lists.make_joint_dataset(d, pairs, built, 64, 10 ** 6)
+
+
+def test_seen_negatives_are_the_users_low_rated_choices_from_t_on(small_data):
+  # A third of train rated low (label 0): chosen, then not liked.
+  d = small_data
+  rng = np.random.default_rng(7)
+  label = np.where(rng.random(len(d.train["label"])) < 0.35, 0.0,
+                   d.train["label"]).astype(np.float32)
+  d = dataclasses.replace(d, train={**d.train, "label": label})
+  out = lists.build_lists(d, 16, num_positives=2, num_seen_negatives=3,
+                          seed=4)
+  when = {(int(u), int(i)): t for u, i, t in
+          zip(d.train["user"], d.train["item"], d.train["timestamp"])}
+  low = {}
+  for u, i, y in zip(d.train["user"], d.train["item"], label):
+    if y == 0:
+      low.setdefault(int(u), []).append(int(i))
+  assert len(out["user"]) == int((label > 0).sum())
+  rows_with_low = 0
+  for row in range(len(out["user"])):
+    u, a = int(out["user"][row]), int(out["anchor"][row])
+    real = out["items"][row][out["mask"][row]]
+    labels = out["labels"][row][out["mask"][row]]
+    later = {i for i in low.get(u, []) if when[u, i] >= when[u, a]}
+    held = {int(i) for i, y in zip(real, labels) if (u, int(i)) in when
+            and y == 0}
+    # Only low-rated choices from the anchor's time on, as many as fit.
+    assert held <= later
+    assert len(held) == min(3, len(later))
+    assert all(y == 0 for i, y in zip(real, labels) if int(i) in later)
+    rows_with_low += bool(later)
+  assert rows_with_low > 100
+
+
+def test_seen_negatives_fall_back_to_uniform_ones(small_data):
+  # Every interaction relevant (implicit feedback): the slots are uniform
+  # negatives, never padding, never a train item of the user.
+  d = small_data
+  out = lists.build_lists(d, 16, num_positives=2, num_seen_negatives=3,
+                          seed=4)
+  base = lists.build_lists(d, 16, num_positives=2, seed=4)
+  pos = _positive_sets(d)
+  negatives = out["mask"] & (out["labels"] == 0)
+  for row in range(0, len(out["user"]), 5):
+    u = int(out["user"][row])
+    assert not set(out["items"][row][negatives[row]]) & pos[u]
+  # As many real slots as without them, up to the chance of a collision.
+  assert abs(out["mask"].mean() - base["mask"].mean()) < 0.01
+
+
+def test_seen_negatives_take_the_uniform_slots_there_are(small_data):
+  d = small_data
+  label = np.zeros(len(d.train["label"]), np.float32)
+  label[::3] = 1.0  # two of three choices rated low
+  d = dataclasses.replace(d, train={**d.train, "label": label})
+  # 12 slots: 4 positives, 6 hard, so 2 uniform slots for 9 seen asked.
+  hard = np.tile(np.arange(d.num_items), (d.num_users, 1))
+  out = lists.build_lists(d, 12, num_positives=4, num_hard_negatives=6,
+                          hard_candidates=hard, num_seen_negatives=9,
+                          seed=3)
+  train_items = _positive_sets(d)
+  seen = np.array([[int(i) in train_items[int(u)] and y == 0 and m
+                    for i, y, m in zip(items, labels, mask)]
+                   for u, items, labels, mask in zip(
+                       out["user"], out["items"], out["labels"],
+                       out["mask"])])
+  assert seen.sum(axis=1).max() == 2

@@ -14,10 +14,17 @@ item a at time t). The list holds, in this order before a per-row shuffle:
    of u *from t on* (never a past one: at serving the candidates are items
    the user has not seen, so a list must not reward an item the history
    already holds), with their graded labels;
-2. hard negatives: drawn from `hard_candidates[u]`, the items an index (for
+2. seen negatives: in up to `num_seen_negatives` of the uniform negatives'
+   slots, train interactions of u from t on that are not relevant (label 0: chosen, then rated low), labelled 0.
+   Serving lists hold such items too (the towers, trained on every
+   interaction, rank them high), and only a re-ranker that reads graded
+   labels can learn to put them down. Where u has fewer, the slots get
+   uniform negatives, so data without label-0 interactions gets the same
+   lists as without them;
+3. hard negatives: drawn from `hard_candidates[u]`, the items an index (for
    instance the current towers' top-K) ranks highest for u, so that the
    re-ranker trains on lists that look like the ones it serves;
-3. uniform negatives: drawn from the whole catalogue.
+4. uniform negatives: drawn from the whole catalogue.
 
 In-batch negatives (the anchors of the other rows of a batch) are added after
 batching by `tfrs_ltttd.lists.datasets.add_in_batch_negatives`, so they change with every shuffle.
@@ -54,6 +61,7 @@ def build_lists(
     num_hard_negatives: int = 0,
     hard_candidates: Optional[np.ndarray] = None,
     num_in_batch_negatives: int = 0,
+    num_seen_negatives: int = 0,
     seed: int = 0,
     history_length: int = 0,
     list_holdout_fraction: float = 0.0,
@@ -92,14 +100,17 @@ def build_lists(
     raise ValueError(f"list_size must be >= 2, got {list_size}.")
   if num_positives < 1:
     raise ValueError(f"num_positives must be >= 1, got {num_positives}.")
-  if min(num_hard_negatives, num_in_batch_negatives) < 0:
-    raise ValueError("num_hard_negatives and num_in_batch_negatives must be "
-                     ">= 0.")
+  if min(num_hard_negatives, num_in_batch_negatives, num_seen_negatives) < 0:
+    raise ValueError("num_hard_negatives, num_in_batch_negatives and "
+                     "num_seen_negatives must be >= 0.")
   if num_positives + num_hard_negatives > own:
     raise ValueError(
         f"list_size ({list_size}) must exceed num_positives ({num_positives})"
         f" + num_hard_negatives ({num_hard_negatives}) + "
         f"num_in_batch_negatives ({num_in_batch_negatives}).")
+  # Seen negatives take uniform negatives' slots, as many as there are.
+  num_seen_negatives = min(num_seen_negatives,
+                           own - num_positives - num_hard_negatives)
   if num_hard_negatives > 0:
     if hard_candidates is None:
       raise ValueError("hard_candidates is required when num_hard_negatives "
@@ -127,8 +138,8 @@ def build_lists(
 
   relevant = train["label"] > 0
   # Positives by user in time order, with their times, for "from t on".
-  order = np.lexsort((np.arange(len(when_all)), when_all, train["user"]))
-  order = order[relevant[order]]
+  in_time = np.lexsort((np.arange(len(when_all)), when_all, train["user"]))
+  order = in_time[relevant[in_time]]
   pos_items = per_user(train["user"][order], data.num_users,
                        train["item"][order], -1)
   pos_labels = per_user(train["user"][order], data.num_users,
@@ -153,7 +164,27 @@ def build_lists(
   labels = [labels_all[:, None], other_labels]
   valid = [np.ones((n, 1), bool), other_valid]
 
-  # 2. hard negatives from the index's candidates, minus the positives.
+  # 2. seen negatives: u's label-0 interactions from t on, else uniform.
+  if num_seen_negatives:
+    low = in_time[~relevant[in_time]]
+    low_items = per_user(train["user"][low], data.num_users,
+                         train["item"][low], -1)
+    low_times = per_user(train["user"][low], data.num_users, when_all[low],
+                         -np.inf)
+    cand = low_items[users]
+    keys = rng.random(cand.shape)
+    keys[(cand < 0) | (low_times[users] < when[:, None])] = np.inf
+    pick = np.argsort(keys, axis=1)[:, :num_seen_negatives]
+    found = np.take_along_axis(keys, pick, axis=1) < np.inf
+    found = np.pad(found, ((0, 0), (0, num_seen_negatives - found.shape[1])))
+    picked = np.pad(np.take_along_axis(cand, pick, axis=1),
+                    ((0, 0), (0, num_seen_negatives - pick.shape[1])))
+    uniform = rng.integers(0, data.num_items, (n, num_seen_negatives))
+    items.append(np.where(found, picked, uniform))
+    labels.append(np.zeros((n, num_seen_negatives), np.float32))
+    valid.append(found | ~is_seen(users, uniform))
+
+  # 3. hard negatives from the index's candidates, minus the positives.
   if num_hard_negatives:
     cand = hard_candidates[users]
     keys = rng.random(cand.shape)
@@ -164,8 +195,8 @@ def build_lists(
     labels.append(np.zeros((n, num_hard_negatives), np.float32))
     valid.append(np.take_along_axis(keys, pick, axis=1) < np.inf)
 
-  # 3. uniform negatives fill the rest.
-  num_uniform = own - num_positives - num_hard_negatives
+  # 4. uniform negatives fill the rest.
+  num_uniform = own - num_positives - num_seen_negatives - num_hard_negatives
   uniform = rng.integers(0, data.num_items, (n, num_uniform))
   items.append(uniform)
   labels.append(np.zeros((n, num_uniform), np.float32))

@@ -21,6 +21,12 @@ class TrainConfig:
     num_positives: at most this many positives per list.
     num_in_batch_negatives: slots for anchors of other rows of the batch.
     num_hard_negatives: slots for hard negatives, from the second epoch on.
+    num_seen_negatives: of the list's uniform negatives' slots (those left
+      after positives, hard and in-batch negatives), up to this many hold
+      the user's label-0 train interactions from the list's time on (chosen,
+      then rated low), which serving lists hold too
+      (`tfrs_ltttd.lists.build_lists`); a user with fewer keeps uniform
+      negatives there, so data without label 0 is unaffected.
     num_sampled_negatives: catalogue-wide negatives added to each step's
       retrieval softmax, beside the in-batch ones (0: none;
       `tfrs_ltttd.lists.negatives`); they do not depend on the global batch,
@@ -53,6 +59,7 @@ class TrainConfig:
   num_positives: int = setting(4, POSITIVE_INT)
   num_in_batch_negatives: int = setting(4, NON_NEGATIVE_INT)
   num_hard_negatives: int = setting(16, NON_NEGATIVE_INT)
+  num_seen_negatives: int = setting(4, NON_NEGATIVE_INT)
   num_sampled_negatives: int = setting(0, NON_NEGATIVE_INT)
   negative_sampling: str = "frequency"
   hard_negative_depth: int = setting(100, POSITIVE_INT)

@@ -59,6 +59,7 @@ def epoch_examples(model, data: Interactions, config: TrainConfig,
       data, config.list_size, num_positives=config.num_positives,
       num_hard_negatives=num_hard, hard_candidates=hard,
       num_in_batch_negatives=config.num_in_batch_negatives,
+      num_seen_negatives=config.num_seen_negatives,
       seed=config.seed + epoch,
       history_length=model.query_tower.history_length,
       list_holdout_fraction=config.list_holdout_fraction)
