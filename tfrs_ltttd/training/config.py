@@ -59,7 +59,7 @@ class TrainConfig:
   num_positives: int = setting(4, POSITIVE_INT)
   num_in_batch_negatives: int = setting(4, NON_NEGATIVE_INT)
   num_hard_negatives: int = setting(16, NON_NEGATIVE_INT)
-  num_seen_negatives: int = setting(4, NON_NEGATIVE_INT)
+  num_seen_negatives: int = setting(8, NON_NEGATIVE_INT)
   num_sampled_negatives: int = setting(0, NON_NEGATIVE_INT)
   negative_sampling: str = "frequency"
   hard_negative_depth: int = setting(100, POSITIVE_INT)
