@@ -15,7 +15,8 @@ item a at time t). The list holds, in this order before a per-row shuffle:
    the user has not seen, so a list must not reward an item the history
    already holds), with their graded labels;
 2. seen negatives: in up to `num_seen_negatives` of the uniform negatives'
-   slots, train interactions of u from t on that are not relevant (label 0: chosen, then rated low), labelled 0.
+   slots, train interactions of u from t on that are not relevant (label 0:
+   chosen, then rated low), labelled 0.
    Serving lists hold such items too (the towers, trained on every
    interaction, rank them high), and only a re-ranker that reads graded
    labels can learn to put them down. Where u has fewer, the slots get
