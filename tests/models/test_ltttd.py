@@ -291,6 +291,30 @@ def test_the_item_item_term_joins_the_served_score_only(small_data):
       "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])
 
 
+def test_set_served_weights_sets_both_terms_and_names_a_missing_table(
+    small_data):
+  config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=6,
+                               item_item_l2=10.0)
+  model = LTTTDModel.from_data(small_data, config)
+  batch = _fixed_batch(small_data)
+  model(batch)
+  model.set_served_weights(0.25, 0.75)
+  assert float(model.transformer.correction_weight.numpy()) == 0.25
+  assert float(model.item_item.served_weight.numpy()) == 0.75
+  model.set_served_weights(1.0)  # the item-item term off by default
+  assert float(model.item_item.served_weight.numpy()) == 0.0
+  with pytest.raises(ValueError, match="correction_weight must be"):
+    model.set_served_weights(-1.0)
+  plain = LTTTDModel.from_data(small_data, SMALL_MODEL)
+  plain(batch)
+  plain.set_served_weights(0.5, 0.0)
+  assert float(plain.transformer.correction_weight.numpy()) == 0.5
+  with pytest.raises(ValueError, match="item_item_weight 0.5: the model has "
+                     "no item-item table"):
+    plain.set_served_weights(1.0, 0.5)
+  assert float(plain.transformer.correction_weight.numpy()) == 0.5
+
+
 def test_a_teacher_ensemble_adds_the_item_item_term_to_distillation_only(
     small_data):
   config = dataclasses.replace(SMALL_MODEL, item_item_neighbours=6,

@@ -114,10 +114,8 @@ def compare(data: Interactions, seeds: Sequence[int],
                                     verbose=2 if verbose else 0)
       seconds = time.perf_counter() - start
       weight = float(correction_weights.get(system, 1.0))
-      model.transformer.set_correction_weight(weight)
       item_item = float(item_item_weights.get(system, 0.0))
-      if model.item_item is not None:
-        model.item_item.set_served_weight(item_item)
+      model.set_served_weights(weight, item_item)
       metrics = {**measure(model, data, config.list_holdout_fraction),
                  "train_s": seconds, "correction_weight": weight,
                  "item_item_weight": item_item}

@@ -14,8 +14,8 @@ from typing import Any, Dict, List
 
 
 from tfrs_ltttd._io import atomic_path
-from tfrs_ltttd.experiments.compare import (HEADLINE, RECALL_KS,
-                                            SYSTEMS)
+from tfrs_ltttd.experiments.compare import HEADLINE, RECALL_KS
+from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS
 
 
 def _cell(result, column, key):
@@ -81,9 +81,10 @@ def system_line(result: Dict[str, Any]) -> str:
   """Which system the tool serves on this data, and why: both systems'
   validation scores (`tuning.choose_settings`, stage 5)."""
   tuned = result["tuning"]
-  names = {"ltttd": "LT-TTD", "cascade": "the cascade"}
-  scores = ", ".join(f"{names[s]} {tuned['systems'][s]:.4f}" for s in names)
-  return (f"System served on this data: {names[tuned['chosen']['system']]} "
+  scores = ", ".join(f"{SYSTEM_NAMES[s]} {tuned['systems'][s]:.4f}"
+                     for s in SYSTEM_NAMES)
+  return ("System served on this data: "
+          f"{SYSTEM_NAMES[tuned['chosen']['system']]} "
           f"(validation score {scores}; the cascade only where it scores "
           "higher than LT-TTD's chosen run).")
 

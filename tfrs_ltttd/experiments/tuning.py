@@ -40,7 +40,7 @@ from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
                                  POSITIVE_INT, SHARE, check, setting)
 from tfrs_ltttd.training import cascade, loop
 from tfrs_ltttd.training.config import TrainConfig
-from tfrs_ltttd.training.systems import SYSTEMS, train_system
+from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS, train_system
 
 VALIDATION_K = 100
 # The item-item table `ltttd evaluate` builds unless told otherwise: EASE's
@@ -228,9 +228,6 @@ def _towers(params, model_config, train_config, longest):
                                                  longest),
                               output_dim=params["output_dim"]),
           dataclasses.replace(train_config, num_sampled_negatives=sampled))
-
-
-_NAMES = {"ltttd": "LT-TTD", "cascade": "the cascade"}
 
 
 def _minutes(seconds: float) -> str:
@@ -475,8 +472,8 @@ def choose_settings(
   # run is the best of stage 3's, so a tie or a near miss goes its way).
   system = max(runs, key=lambda name: runs[name]["quality"])
   record["systems"] = {name: row["quality"] for name, row in runs.items()}
-  say(f"  system served: {_NAMES[system]} (validation quality "
-      + ", ".join(f"{_NAMES[name]} {row['quality']:.4f}"
+  say(f"  system served: {SYSTEM_NAMES[system]} (validation quality "
+      + ", ".join(f"{SYSTEM_NAMES[name]} {row['quality']:.4f}"
                   for name, row in runs.items()) + ")")
   record["chosen"] = {"system": system, "epochs": epochs,
                       "history_length": chosen_model.history_length,
@@ -527,7 +524,6 @@ def train_chosen(data: Interactions, model_config: ModelConfig,
   system = chosen["system"]
   model, _ = train_system(system, data, model_config, train_config,
                           verbose=verbose)
-  model.transformer.set_correction_weight(chosen["correction_weight"][system])
-  if model.item_item is not None:
-    model.item_item.set_served_weight(chosen["item_item_weight"][system])
+  model.set_served_weights(chosen["correction_weight"][system],
+                           chosen["item_item_weight"][system])
   return model

@@ -175,6 +175,23 @@ class LTTTDModel(tfrs.Model):
                item_item=item_item,
                teacher_item_item_weight=config.teacher_item_item_weight)
 
+  def set_served_weights(self, correction_weight: float,
+                         item_item_weight: float = 0.0) -> None:
+    """Sets what the served score adds to the towers' score: the
+    re-ranker's correction times `correction_weight` (0: the towers'
+    order) and, with an item-item table, its term times `item_item_weight`.
+
+    Raises:
+      ValueError: for a negative weight, or an item-item weight above 0
+        without an item-item table.
+    """
+    if item_item_weight and self.item_item is None:
+      raise ValueError(f"item_item_weight {item_item_weight:g}: the model "
+                       "has no item-item table (item_item_neighbours 0).")
+    self.transformer.set_correction_weight(correction_weight)
+    if self.item_item is not None:
+      self.item_item.set_served_weight(item_item_weight)
+
   def tower_scores(self, query: tf.Tensor, candidates: tf.Tensor) -> tf.Tensor:
     """Two-tower scores `<e_q, e_j> / tau`: `[B, d], [B, L, d] -> [B, L]`."""
     return tf.einsum("bd,bld->bl", query, candidates) / (

@@ -14,6 +14,8 @@ from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.loop import fit
 
 SYSTEMS = ("ltttd", "cascade")
+# How reports and progress lines name each system.
+SYSTEM_NAMES = {"ltttd": "LT-TTD", "cascade": "the cascade"}
 
 
 def train_system(
