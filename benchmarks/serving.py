@@ -13,8 +13,10 @@ a load test: 8 client threads sending single requests for 60 s
 `rank`, their share of the machine's sgemm rate measured in the same run
 (`rerank_flop_fraction`); batches of 64 from one caller per core side by
 side (`batched_parallel`, as the model server's batch threads run them);
-and one request of thousands of queries to the BruteForce export in a fresh
-process (`large_batch`, 5,000 queries, and
+batched throughput in this process with the request answered in chunks of
+64, 32 and 16 queries (`batched_qps_by_max_batch`, the `Recommender`'s
+`max_batch`); and one request of thousands of queries to the BruteForce
+export in a fresh process (`large_batch`, 5,000 queries, and
 `largest_batch`, 20,000: the process's peak resident memory, or the error;
 the export answers more than `Recommender.max_batch` queries in chunks).
 Model weights do not change the cost, so the towers are untrained; the
@@ -112,6 +114,32 @@ def parallel_qps(serve, request, callers: int, calls: int) -> float:
   for t in threads:
     t.join()
   return callers * calls * size / (time.perf_counter() - began)
+
+
+def qps_by_max_batch(recommender, request, sizes, repeats: int = 10
+                     ) -> dict:
+  """Queries/s of one batched `request` through `recommend` with the
+  recommender's chunk size (`Recommender.max_batch`) set to each of
+  `sizes`, traced in this process; the calls of the sizes alternate, so
+  that a busy moment of the machine falls on all of them alike. A smaller
+  chunk keeps the attention scores of a chunk (`heads x K x K` floats per
+  query and layer) in the processor's caches; the answers are the same."""
+  size = len(next(iter(request.values())))
+  default = recommender.max_batch
+  serves = {}
+  for chunk in sizes:
+    recommender.max_batch = chunk  # read when `recommend` is traced
+    serves[chunk] = recommender.signatures()["serving_default"]
+  recommender.max_batch = default
+  seconds = {chunk: common.time_calls(  # warm-up only
+      lambda i, s=serve: s(**request)["item_ids"].numpy(), 0)
+             for chunk, serve in serves.items()}
+  for _ in range(repeats):
+    for chunk, serve in serves.items():
+      seconds[chunk] += common.time_calls(
+          lambda i, s=serve: s(**request)["item_ids"].numpy(), 1, warmup=0)
+  return {str(chunk): size / float(np.median(seconds[chunk]))
+          for chunk in sizes}
 
 
 def _data(seed: int):
@@ -229,6 +257,9 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
             lambda i: rank(**batched, candidate_ids=lists)["scores"].numpy(),
             10)
         result["rerank_batched_qps"] = batch / float(np.median(seconds))
+        result["batched_qps_by_max_batch"] = qps_by_max_batch(
+            recommender, batched, sorted({max(1, batch // 4),
+                                          max(1, batch // 2), batch}))
         result["rerank_flops_per_query"] = float(rank_flops(
             recommender, data, m.query_tower.history_length))
       elif kind == "bruteforce":

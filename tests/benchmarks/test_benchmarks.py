@@ -61,6 +61,9 @@ def test_every_benchmark_writes_its_keys(tmp_path, capsys):
   assert serving["largest_batch"]["errors"] == 0
   assert serving["largest_batch"]["queries"] > 64  # answered in chunks
   assert 0 < serving["rerank_flop_fraction"] < 1
+  by_chunk = serving["batched_qps_by_max_batch"]
+  assert sorted(by_chunk, key=int) == ["2", "4", "8"]  # batches of 8
+  assert all(v > 0 for v in by_chunk.values())
 
 
 @pytest.mark.slow
