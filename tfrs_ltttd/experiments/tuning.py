@@ -38,7 +38,6 @@ from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
 from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
                                  POSITIVE_INT, SHARE, check, setting)
-from tfrs_ltttd.training import cascade, loop
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS, train_system
 
@@ -204,12 +203,13 @@ class _EpochScores(tf.keras.callbacks.Callback):
         self.model.stop_training = True
 
 
-def _trained(data, model_config, train_config, seed, callbacks=()):
-  """LT-TTD trained from scratch with `seed`."""
-  tf.keras.utils.set_random_seed(seed)
-  model = LTTTDModel.from_data(data, model_config)
-  loop.fit(model, data, train_config, callbacks=list(callbacks), verbose=0)
-  return model
+def _trained(data, model_config, train_config, seed, callbacks=(),
+             system="ltttd"):
+  """`system` trained from scratch, seeded with `seed` throughout (weights
+  and lists)."""
+  return train_system(system, data, model_config,
+                      dataclasses.replace(train_config, seed=seed),
+                      callbacks=list(callbacks))[0]
 
 
 def _run(data, model_config, train_config, k, seed, weights, trial=None):
@@ -444,9 +444,8 @@ def choose_settings(
   # 4. How much of each re-ranker's correction (and of the item-item term)
   # to serve: LT-TTD's from its chosen run, the cascade's from one cascade
   # trained at the chosen settings.
-  tf.keras.utils.set_random_seed(seed)
-  cascade_model, _ = cascade.train_cascade(validation, chosen_model,
-                                           chosen_train, verbose=0)
+  cascade_model = _trained(validation, chosen_model, chosen_train, seed,
+                           system="cascade")
   runs = {"ltttd": ltttd_row,
           "cascade": (scored_weights(cascade_model, validation, k, weights,
                                      space.item_item_weights) if table
