@@ -152,15 +152,21 @@ def build_lists(
   def is_seen(u, items):
     return np.isin(u[:, None] * data.num_items + items, seen_keys)
 
+  def sample(cand, excluded, k):
+    """Up to `k` of each row of `cand` at random, none where `excluded`:
+    the columns picked and whether each holds a real pick."""
+    keys = rng.random(cand.shape)
+    keys[excluded] = np.inf
+    pick = np.argsort(keys, axis=1)[:, :k]
+    return pick, np.take_along_axis(keys, pick, axis=1) < np.inf
+
   # 1. positives: the anchor, then others of the same user from t on.
   others = pos_items[users]
-  keys = rng.random(others.shape)
-  keys[(others < 0) | (others == anchors[:, None])
-       | (pos_times[users] < when[:, None])] = np.inf
-  pick = np.argsort(keys, axis=1)[:, :num_positives - 1]
+  pick, other_valid = sample(
+      others, (others < 0) | (others == anchors[:, None])
+      | (pos_times[users] < when[:, None]), num_positives - 1)
   other_items = np.take_along_axis(others, pick, axis=1)
   other_labels = np.take_along_axis(pos_labels[users], pick, axis=1)
-  other_valid = np.take_along_axis(keys, pick, axis=1) < np.inf
   items = [anchors[:, None], other_items]
   labels = [labels_all[:, None], other_labels]
   valid = [np.ones((n, 1), bool), other_valid]
@@ -173,10 +179,8 @@ def build_lists(
     low_times = per_user(train["user"][low], data.num_users, when_all[low],
                          -np.inf)
     cand = low_items[users]
-    keys = rng.random(cand.shape)
-    keys[(cand < 0) | (low_times[users] < when[:, None])] = np.inf
-    pick = np.argsort(keys, axis=1)[:, :num_seen_negatives]
-    found = np.take_along_axis(keys, pick, axis=1) < np.inf
+    pick, found = sample(cand, (cand < 0) | (low_times[users] < when[:, None]),
+                         num_seen_negatives)
     found = np.pad(found, ((0, 0), (0, num_seen_negatives - found.shape[1])))
     picked = np.pad(np.take_along_axis(cand, pick, axis=1),
                     ((0, 0), (0, num_seen_negatives - pick.shape[1])))
@@ -188,13 +192,12 @@ def build_lists(
   # 3. hard negatives from the index's candidates, minus the positives.
   if num_hard_negatives:
     cand = hard_candidates[users]
-    keys = rng.random(cand.shape)
     # Rows < 0 are an index's padding (a user with few unseen items).
-    keys[(cand < 0) | is_seen(users, cand)] = np.inf
-    pick = np.argsort(keys, axis=1)[:, :num_hard_negatives]
+    pick, found = sample(cand, (cand < 0) | is_seen(users, cand),
+                         num_hard_negatives)
     items.append(np.take_along_axis(cand, pick, axis=1))
     labels.append(np.zeros((n, num_hard_negatives), np.float32))
-    valid.append(np.take_along_axis(keys, pick, axis=1) < np.inf)
+    valid.append(found)
 
   # 4. uniform negatives fill the rest.
   num_uniform = own - num_positives - num_seen_negatives - num_hard_negatives
