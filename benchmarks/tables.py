@@ -123,6 +123,11 @@ def _serving(r: Dict) -> List[str]:
          f" Batches of {r['batched_parallel']['batch_size']} from "
          f"{r['batched_parallel']['callers']} callers side by side: "
          f"{_n(r['batched_parallel']['qps'])} queries/s.")
+      + ("" if "batched_qps_by_max_batch" not in r else
+         f" The batch of {r['batch_size']} answered in chunks of "
+         + ", ".join(f"{size}: {_n(qps)}" for size, qps in
+                     r["batched_qps_by_max_batch"].items())
+         + " queries/s (`Recommender.max_batch`).")
       + ("" if "threads" not in r else
          f" Intra-op threads: {r['threads']['intra_op'] or 'one per core'}."),
   ] + ([] if "rerank_flops_per_query" not in r else [
