@@ -49,7 +49,12 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   table = (tmp_path / "tiny.md").read_text()
   assert "| ndcg@10 |" in table and "| irretrievable@100 |" in table
   assert "| metric | popularity | EASE | cascade towers | cascade |" in table
-  assert "Re-ranker lift over its own towers' order" in table
+  assert report.lift_line(result) in table
+  gains = {s: result[s]["ndcg@10"] / result[s]["ndcg@10_without_correction"]
+           - 1 for s in ("ltttd", "cascade")}
+  assert ("The re-ranker's own lift (the served list against the same list "
+          f"with its correction weight at 0): LT-TTD {gains['ltttd']:+.1%}, "
+          f"the cascade {gains['cascade']:+.1%}.") in table
   assert table.count(" | 1 | 1 | ") == 2  # each trial: 1 epoch run, best 1
   assert "Whole run (data, search, 2 seeds of both systems" in table
   # Each system serves the correction weight chosen for it on validation,

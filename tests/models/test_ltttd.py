@@ -214,6 +214,13 @@ def test_the_served_correction_weight_is_scored_saved_and_never_trained(
   assert by_weight["1"] == pytest.approx(full["ndcg@10"])
   assert by_weight["0"] == pytest.approx(full["ndcg@10_two_tower"])
   assert full["ndcg@10"] != pytest.approx(full["ndcg@10_two_tower"])
+  # Without an item-item term, the list without the correction is the
+  # towers' order: both lifts are the same.
+  assert full["ndcg@10_without_correction"] == pytest.approx(by_weight["0"])
+  gains = evaluation.lifts(full)
+  assert gains["served"] == pytest.approx(
+      full["ndcg@10"] / full["ndcg@10_two_tower"] - 1)
+  assert gains["reranker"] == pytest.approx(gains["served"])
   batch = _fixed_batch(small_data)
   loss = float(model.compute_loss(batch))
   path = str(tmp_path / "weights")
@@ -240,7 +247,8 @@ def test_the_towers_order_is_scored_without_running_the_reranker(
   towers = evaluation.evaluate(model, small_data, k_retrieval=50,
                                with_reranker=False)
   assert towers == {k: v for k, v in both.items()
-                    if k not in ("ndcg@10", "mrr")}
+                    if k not in ("ndcg@10", "mrr",
+                                 "ndcg@10_without_correction")}
 
 
 def test_the_item_item_term_joins_the_served_score_only(small_data):
@@ -283,9 +291,15 @@ def test_the_item_item_term_joins_the_served_score_only(small_data):
   # Training never sees the term, whatever weight is served.
   assert float(model.compute_loss(batch)) == pytest.approx(loss)
   full = evaluation.evaluate(model, small_data, k_retrieval=50,
-                             item_item_weights=(0.0, 0.5))
+                             item_item_weights=(0.0, 0.5),
+                             correction_weights=(0.0,))
   assert full["ndcg@10_by_item_item_weight"]["0.5"] == pytest.approx(
       full["ndcg@10"])
+  # The re-ranker's own part: against the towers plus the same term.
+  assert full["ndcg@10_without_correction"] == pytest.approx(
+      full["ndcg@10_by_correction_weight"]["0"])
+  assert evaluation.lifts(full)["reranker"] == pytest.approx(
+      full["ndcg@10"] / full["ndcg@10_without_correction"] - 1)
   model.item_item.set_served_weight(0.0)
   assert evaluation.evaluate(model, small_data, k_retrieval=50)[
       "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])

@@ -159,11 +159,15 @@ def run_demo(args: argparse.Namespace) -> int:
     print(f"| {label:<24} | " + " | ".join(
         f"{values[key]:7.4f}" if key in values else f"{'':>7}"
         for _, values in columns) + " |")
-  gain = ours["ndcg@10"] / max(ours["ndcg@10_two_tower"], 1e-12) - 1
-  print(f"Re-ranker lift over the towers' order (NDCG@10): {gain:+.1%}")
-  if model.item_item is not None:
-    print(f"(served score: the re-ranker's plus {args.item_item_weight:g} x "
-          "the item-item term of the user's history)")
+  gains = evaluation.lifts(ours)
+  if model.item_item is None:
+    print("Re-ranker lift over the towers' order (NDCG@10): "
+          f"{gains['served']:+.1%}")
+  else:
+    print("Served list's lift over the towers' order (NDCG@10): "
+          f"{gains['served']:+.1%}, of which the re-ranker's own (against the "
+          f"towers' score plus {args.item_item_weight:g} x the item-item term "
+          f"of the user's history alone): {gains['reranker']:+.1%}")
   return 0
 
 

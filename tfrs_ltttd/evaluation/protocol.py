@@ -114,8 +114,8 @@ def evaluate(
     correction_weights: weights of the re-ranker's correction at which to
       score the final list too (one re-ranking pass serves all).
     with_reranker: False scores the towers' order alone (the keys of the
-      final list, `ndcg@k` and `mrr`, are then left out): for towers
-      trained without their re-ranker.
+      final list, `ndcg@k`, `mrr` and `ndcg@k_without_correction`, are
+      then left out): for towers trained without their re-ranker.
     item_item_weights: weights of the item-item term (a model with an
       item-item table) at which to score the final list too, at the served
       correction weight.
@@ -125,7 +125,10 @@ def evaluate(
     `k_retrieval` and `recall_ks`, `ndcg@k` and `mrr` of the final
     (re-ranked) list, and `ndcg@k_two_tower` and `mrr_two_tower`, the same
     for the retrieval order alone, so the re-ranker's own contribution is
-    visible; with `correction_weights`, `ndcg@k_by_correction_weight`, a
+    visible; `ndcg@k_without_correction`, the final list served with the
+    re-ranker's correction weight at 0 (the towers' score plus the served
+    item-item term), so the re-ranker's own lift is visible too; with
+    `correction_weights`, `ndcg@k_by_correction_weight`, a
     dict from each weight (as text, `"0.5"`) to the final NDCG@k it gives
     (at the served item-item weight); with `item_item_weights`,
     `ndcg@k_by_item_item_weight`, the same for the item-item term.
@@ -161,6 +164,8 @@ def evaluate(
   ranked = final(served)
   out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
   out["mrr"] = metrics.mrr(ranked)
+  out[f"ndcg@{k}_without_correction"] = metrics.ndcg_at_k(final(0.0), ideal,
+                                                          k)
   if correction_weights:
     out[f"ndcg@{k}_by_correction_weight"] = {
         f"{w:g}": metrics.ndcg_at_k(final(float(w)), ideal, k)
@@ -169,6 +174,29 @@ def evaluate(
     out[f"ndcg@{k}_by_item_item_weight"] = {
         f"{v:g}": metrics.ndcg_at_k(final(served, float(v)), ideal, k)
         for v in item_item_weights}
+  return out
+
+
+def lifts(result: Dict[str, Any], k: int = 10) -> Dict[str, float]:
+  """The final list's relative NDCG@k gains, from `evaluate`'s metrics.
+
+  Args:
+    result: `evaluate`'s output (or means of it over seeds).
+    k: the cut-off.
+
+  Returns:
+    `"served"`: the served list over the towers' own order (the item-item
+    term included); `"reranker"`: the served list over the same list with
+    the re-ranker's correction weight at 0, the re-ranker's own part (0 for
+    a re-ranker that steps aside; absent from results without
+    `ndcg@k_without_correction`).
+  """
+  def gain(base):
+    return result[f"ndcg@{k}"] / base - 1.0 if base else float("nan")
+
+  out = {"served": gain(result[f"ndcg@{k}_two_tower"])}
+  if f"ndcg@{k}_without_correction" in result:
+    out["reranker"] = gain(result[f"ndcg@{k}_without_correction"])
   return out
 
 

@@ -14,6 +14,7 @@ from typing import Any, Dict, List
 
 
 from tfrs_ltttd._io import atomic_path
+from tfrs_ltttd.evaluation import lifts
 from tfrs_ltttd.experiments.compare import HEADLINE, RECALL_KS
 from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS
 
@@ -36,10 +37,21 @@ def _cell(result, column, key):
   return f"{values[key]:.4f}"
 
 
-def lift(result: Dict[str, Any], system: str, key: str = "ndcg@10") -> float:
-  """The re-ranker's relative lift over its own towers' order."""
-  towers = result[system][f"{key}_two_tower"]
-  return result[system][key] / towers - 1.0 if towers else float("nan")
+def lift_line(result: Dict[str, Any]) -> str:
+  """Each system's served list over its towers' own order, and the
+  re-ranker's own part: the served list over the same list without the
+  re-ranker's correction (`evaluation.lifts`)."""
+  gains = {s: lifts(result[s]) for s in SYSTEMS}
+  line = ("Served list's lift over its own towers' order (NDCG@10, the "
+          "item-item term included): " + ", ".join(
+              f"{SYSTEM_NAMES[s]} {gains[s]['served']:+.1%}" for s in SYSTEMS)
+          + ".")
+  if all("reranker" in g for g in gains.values()):
+    line += (" The re-ranker's own lift (the served list against the same "
+             "list with its correction weight at 0): " + ", ".join(
+                 f"{SYSTEM_NAMES[s]} {gains[s]['reranker']:+.1%}"
+                 for s in SYSTEMS) + ".")
+  return line
 
 
 def correction_line(result: Dict[str, Any]) -> str:
@@ -113,10 +125,7 @@ def markdown(result: Dict[str, Any], title: str) -> str:
     lines.append(f"| {key} | " + " | ".join(
         _cell(result, c, key) for c, _ in columns) + f" | {ratio} |")
   if "ndcg@10_two_tower" in result["ltttd"]:
-    lines += ["", "Re-ranker lift over its own towers' order (NDCG@10): "
-              + ", ".join(f"{label} {lift(result, s):+.1%}" for s, label in
-                          (("ltttd", "LT-TTD"), ("cascade", "cascade")))
-              + "."]
+    lines += ["", lift_line(result)]
   if "correction_weight" in result["ltttd"]:
     lines += ["", correction_line(result)]
   if result["ltttd"].get("item_item_weight") or result.get(

@@ -108,8 +108,8 @@ class SearchSpace:
   teacher_item_item_weights: Tuple[float, ...] = setting((1.0,), NON_NEGATIVE)
   correction_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 0.75, 1.0),
                                                   NON_NEGATIVE)
-  item_item_weights: Tuple[float, ...] = setting((0.0, 0.25, 0.5, 1.0, 2.0),
-                                                 NON_NEGATIVE)
+  item_item_weights: Tuple[float, ...] = setting(
+      (0.0, 0.25, 0.5, 1.0, 2.0, 4.0, 8.0), NON_NEGATIVE)
   validation_fraction: float = setting(0.1, OPEN_SHARE)
 
   def __post_init__(self):
