@@ -42,8 +42,10 @@ def lift_line(result: Dict[str, Any]) -> str:
   re-ranker's own part: the served list over the same list without the
   re-ranker's correction (`evaluation.lifts`)."""
   gains = {s: lifts(result[s]) for s in SYSTEMS}
-  line = ("Served list's lift over its own towers' order (NDCG@10, the "
-          "item-item term included): " + ", ".join(
+  with_term = any(result[s].get("item_item_weight") for s in SYSTEMS)
+  line = ("Served list's lift over its own towers' order (NDCG@10"
+          + (", the item-item term included" if with_term else "") + "): "
+          + ", ".join(
               f"{SYSTEM_NAMES[s]} {gains[s]['served']:+.1%}" for s in SYSTEMS)
           + ".")
   if all("reranker" in g for g in gains.values()):
