@@ -15,9 +15,7 @@ a load test: 8 client threads sending single requests for 60 s
 side (`batched_parallel`, as the model server's batch threads run them);
 batched throughput in this process with the request answered in chunks of
 64, 32 and 16 queries (`batched_qps_by_max_batch`, the `Recommender`'s
-`max_batch`); the `rank` signature's batched throughput for the same
-re-ranker with 4, 2 and 1 attention heads (`rerank_qps_by_heads`, what the
-attention's shape costs); and one request of thousands of queries to the BruteForce
+`max_batch`); and one request of thousands of queries to the BruteForce
 export in a fresh process (`large_batch`, 5,000 queries, and
 `largest_batch`, 20,000: the process's peak resident memory, or the error;
 the export answers more than `Recommender.max_batch` queries in chunks).
@@ -144,37 +142,6 @@ def qps_by_max_batch(recommender, request, sizes, repeats: int = 10
           for chunk in sizes}
 
 
-def rerank_qps_by_heads(data, config: ModelConfig, catalogue, request,
-                        num_candidates: int, heads, seed: int,
-                        repeats: int = 10) -> dict:
-  """Queries/s of one batched `request` through `Recommender.rank` on
-  `num_candidates` candidates, for the re-ranker of `config` with each
-  number of attention heads of `heads`: the same width, weights and matmul
-  FLOPs, but `heads x K x K` attention scores per query and layer, and
-  queries and keys of `width / heads` dimensions. A different model, not a
-  faster graph of the shipped one: the measure of what the attention's
-  shape costs. Traced in this process; the calls of the variants
-  alternate, so that a busy moment of the machine falls on all alike."""
-  size = len(next(iter(request.values())))
-  lists = tf.constant(np.random.default_rng(seed).choice(
-      catalogue[0], (size, num_candidates)))
-  ranks = {}
-  for h in heads:
-    tf.keras.utils.set_random_seed(seed)
-    model = LTTTDModel.from_data(data, dataclasses.replace(
-        config, num_heads=h))
-    ranks[h] = tf.function(Recommender(
-        model, catalogue=catalogue, index="bruteforce",
-        num_candidates=num_candidates).rank)
-  call = lambda rank: rank(request, lists)["scores"].numpy()  # noqa: E731
-  seconds = {h: common.time_calls(lambda i, r=r: call(r), 0)  # warm-up only
-             for h, r in ranks.items()}
-  for _ in range(repeats):
-    for h, rank in ranks.items():
-      seconds[h] += common.time_calls(lambda i, r=rank: call(r), 1, warmup=0)
-  return {str(h): size / float(np.median(seconds[h])) for h in heads}
-
-
 def _data(seed: int):
   return synthetic.generate(synthetic.SyntheticConfig(
       num_users=500, num_items=300, seed=seed))
@@ -295,9 +262,6 @@ def run(num_items: int, num_candidates: int, k: int, dim: int,
                                           max(1, batch // 2), batch}))
         result["rerank_flops_per_query"] = float(rank_flops(
             recommender, data, m.query_tower.history_length))
-        result["rerank_qps_by_heads"] = rerank_qps_by_heads(
-            data, config, (ids, embeddings, residuals), batched,
-            num_candidates, (config.num_heads, 2, 1), seed)
       elif kind == "bruteforce":
         result["bruteforce"] = stats
         for key, queries in zip(("large_batch", "largest_batch"), large):

@@ -137,13 +137,7 @@ def _serving(r: Dict) -> List[str]:
       f"batched ({r['batch_size']} queries) it runs at "
       f"{_n(r['rerank_batched_qps'])} queries/s, "
       f"{r['rerank_flop_fraction']:.0%} of the machine's sgemm rate "
-      f"({r['sgemm_gflops']:.0f} GFLOP/s, measured in the same run)."
-      + ("" if "rerank_qps_by_heads" not in r else
-         " The same re-ranker with fewer attention heads (a different model: "
-         "equal width and FLOPs, fewer and wider heads): "
-         + ", ".join(f"{h} head{'' if h == '1' else 's'} {_n(q)}" for h, q in
-                     r["rerank_qps_by_heads"].items())
-         + " queries/s.")] + [
+      f"({r['sgemm_gflops']:.0f} GFLOP/s, measured in the same run)."] + [
           f"One request of {_n(x['queries'])} queries (BruteForce export, a "
           f"fresh process): peak resident memory {x['peak_rss_mb']:,.0f} "
           f"MB, {x['errors']} errors"

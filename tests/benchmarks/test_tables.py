@@ -20,11 +20,9 @@ def test_tables_follow_the_json(tmp_path):
     shutil.copy(common.RESULTS / f"{name}.json", tmp_path)
   serving = json.loads((tmp_path / "serving.json").read_text())
   serving["p50_ms"] = 123.456
-  serving["rerank_qps_by_heads"] = {"4": 512.4, "2": 1234.5, "1": 2000.0}
   (tmp_path / "serving.json").write_text(json.dumps(serving))
   text = tables.markdown(tmp_path)
   assert "**123.46**" in text
-  assert "4 heads 512, 2 heads 1,234, 1 head 2,000 queries/s." in text
   assert "batch 1000: q/s" in text and "batch 100: q/s" not in text
 
 
