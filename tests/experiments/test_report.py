@@ -37,7 +37,8 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
                    "--num-items", "220", "--seeds", "0", "1", "--epochs", "1",
                    "--gamma", "0.2", "--list-holdout-fraction", "0",
                    "--gammas", "0", "1", "--trials", "2", "--max-epochs",
-                   "1", "--output", str(tmp_path), "--name", "tiny"]) == 0
+                   "1", "--rerank-epochs", "2", "--output", str(tmp_path),
+                   "--name", "tiny"]) == 0
   result = json.loads((tmp_path / "tiny.json").read_text())
   _check(result)
   # H was not given: two settings were tried on validation, both reported.
@@ -72,6 +73,16 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   assert report.system_line(result) in table
   assert system == max(result["tuning"]["systems"],
                        key=result["tuning"]["systems"].get)
+  # The cascade's re-ranker stage trains the epochs given (validation's
+  # best, up to --max-epochs, is reported beside them).
+  assert result["tuning"]["chosen"]["rerank_epochs"] == 1
+  for history in result["histories"]["cascade"]:
+    assert len(history["l1_total_loss"]) == 1
+    assert len(history["l2_total_loss"]) == 2
+  assert ("Epochs of the cascade's re-ranker stage: 2, as given (best on "
+          "validation: 1) (score by epoch "
+          f"{result['tuning']['rerank_epochs'][0]['quality']:.4f}; the first "
+          "of ties).") in table
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 

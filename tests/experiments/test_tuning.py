@@ -1,8 +1,10 @@
 import dataclasses
+import types
 
 import numpy as np
 import optuna
 import pytest
+import tensorflow as tf
 
 from tests._references import assert_never_saw_test
 from tfrs_ltttd import ModelConfig, TrainConfig, tuning
@@ -97,6 +99,17 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
     assert curve[f"{weight:g}"] == max(curve.values())
     assert any(line.startswith(f"  {system}: validation NDCG@10 by "
                                "correction weight") for line in lines)
+  # The cascade's re-ranker stage ran up to max_epochs and serves its best
+  # epoch: the weights restored score what that epoch scored.
+  curve = record["rerank_epochs"]
+  assert [row["epoch"] for row in curve] == [1, 2, 3]
+  best_epoch = max(curve, key=lambda row: row["quality"])
+  assert chosen["rerank_epochs"] == train_config.rerank_epochs == best_epoch[
+      "epoch"]
+  assert record["systems"]["cascade"] == pytest.approx(best_epoch["quality"],
+                                                       abs=1e-6)
+  assert sum(line.startswith("  cascade: re-ranker stage") for line in lines
+             ) == 1
   # The system served: the cascade only where it beat LT-TTD's chosen run.
   assert record["systems"]["ltttd"] == chosen_row["quality"]
   assert chosen["system"] == ("cascade" if record["systems"]["cascade"]
@@ -115,6 +128,32 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
   assert trained == [chosen["system"]]
   assert float(model.transformer.correction_weight.numpy()) == chosen[
       "correction_weight"][chosen["system"]]
+
+
+def test_the_rerankers_stage_serves_its_best_epoch(monkeypatch):
+  # Validation scores by epoch of the re-ranker's stage (the towers' epoch
+  # is skipped): the best, the first of ties, is epoch 2.
+  qualities = iter([0.1, 0.3, 0.3, 0.2])
+  monkeypatch.setattr(tuning, "scored",
+                      lambda *args: {"quality": next(qualities)})
+  transformer = tf.keras.layers.Dense(2)
+  transformer.build((None, 3))
+  model = types.SimpleNamespace(task=types.SimpleNamespace(needs_lists=False),
+                                transformer=transformer)
+  stopping = tuning._RerankerEpochs(None, 10, (1.0,))
+  stopping.set_model(model)
+  with pytest.raises(ValueError, match="no re-ranker epoch"):
+    stopping.restore()
+  stopping.on_epoch_end(0)  # the towers' stage
+  model.task.needs_lists = True
+  for epoch in range(4):
+    transformer.set_weights([np.full(w.shape, epoch + 1.0)
+                             for w in transformer.get_weights()])
+    stopping.on_epoch_end(epoch)
+  assert [row["epoch"] for row in stopping.rows] == [1, 2, 3, 4]
+  assert stopping.restore() == 2
+  for weight in transformer.get_weights():
+    np.testing.assert_array_equal(weight, 2.0)
 
 
 def test_train_chosen_needs_the_record_of_a_search():

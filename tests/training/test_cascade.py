@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import tensorflow as tf
 
@@ -61,3 +63,15 @@ def test_l1_leaves_the_transformer_untouched(small_data, monkeypatch):
   before, after = built[0]
   for a, b in zip(before, after):
     np.testing.assert_array_equal(a, b)
+
+
+def test_the_reranker_stage_trains_its_own_epochs(small_data):
+  config = dataclasses.replace(SMALL_TRAIN, epochs=1, rerank_epochs=2)
+  _, history = cascade.train_cascade(small_data, SMALL_MODEL, config,
+                                     verbose=0)
+  assert len(history["l1"]["retrieval_loss"]) == 1
+  assert len(history["l2"]["ranking_loss"]) == 2
+  # 0: as many as the towers.
+  _, history = cascade.train_cascade(small_data, SMALL_MODEL, dataclasses.replace(
+      config, rerank_epochs=0), verbose=0)
+  assert len(history["l2"]["ranking_loss"]) == 1

@@ -216,6 +216,11 @@ def main(argv: Optional[List[str]] = None) -> int:
   evaluate.add_argument("--epochs", type=_field(TrainConfig, "epochs"),
                         help="epochs (per stage for the cascade); default: "
                         "chosen on a validation split")
+  evaluate.add_argument("--rerank-epochs",
+                        type=_field(TrainConfig, "rerank_epochs"),
+                        help="epochs of the cascade's re-ranker stage; "
+                        "default: its best epoch on a validation split, up "
+                        "to --max-epochs")
   evaluate.add_argument("--max-epochs",
                         type=_field(SearchSpace, "max_epochs"), default=8,
                         help="the longest run tried when choosing epochs")

@@ -103,6 +103,21 @@ def system_line(result: Dict[str, Any]) -> str:
           "higher than LT-TTD's chosen run).")
 
 
+def rerank_epochs_line(result: Dict[str, Any]) -> str:
+  """How many epochs the cascade's re-ranker stage trained, and why: the
+  validation score after each epoch of that stage (`tuning.choose_settings`,
+  stage 4), or the value given on the command line."""
+  tuned = result["tuning"]
+  best = tuned["chosen"]["rerank_epochs"]
+  used = result["train_config"].get("rerank_epochs") or best
+  why = ("its best on validation" if used == best
+         else f"as given (best on validation: {best})")
+  return (f"Epochs of the cascade's re-ranker stage: {used}, {why} (score by "
+          "epoch " + ", ".join(f"{row['quality']:.4f}"
+                               for row in tuned["rerank_epochs"])
+          + "; the first of ties).")
+
+
 def markdown(result: Dict[str, Any], title: str) -> str:
   """One table: baselines, each system's towers' order and final ranking
   (mean ± std over seeds), LT-TTD / cascade; then the lifts, the settings
@@ -146,6 +161,8 @@ def markdown(result: Dict[str, Any], title: str) -> str:
                                        "item_item_weight", "system")) + "."]
     if "systems" in result["tuning"]:
       lines += ["", system_line(result)]
+    if result["tuning"].get("rerank_epochs"):
+      lines += ["", rerank_epochs_line(result)]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
     trials = result["tuning"].get("trials", [])

@@ -12,7 +12,9 @@ the rest and keeps what scores best there, in three stages:
 3. the distillation strength;
 4. the weight of each system's re-ranker correction (0: the towers' order
    is served), read off validation for LT-TTD's chosen run and for a cascade
-   trained at the chosen settings;
+   trained at the chosen settings, whose re-ranker stage runs up to
+   `max_epochs` and serves its best epoch (early stopping, read off the
+   whole curve), so that its epochs are chosen too;
 5. the system served: LT-TTD, or the cascade where it scored higher
    (`train_chosen` trains the chosen one and serves its weights).
 
@@ -179,6 +181,40 @@ def scored_weights(model, data: Interactions, k: int,
               f"{w:g}": row["ndcg@10_served"] for w, row in rows.items()}}
 
 
+class _RerankerEpochs(tf.keras.callbacks.Callback):
+  """Early stopping for the re-ranker's own stage (the cascade's second):
+  after each of its epochs the model is scored on validation (`scored`, at
+  its best correction weight) and the re-ranker's weights of the best epoch
+  so far (the first of ties) are kept; `restore` puts them back. The towers'
+  stage (a task that scores no lists) is skipped."""
+
+  def __init__(self, data: Interactions, k: int, weights: Tuple[float, ...]):
+    super().__init__()
+    self.data, self.k, self.weights = data, k, weights
+    self.rows, self._best = [], None
+
+  def on_epoch_end(self, epoch, logs=None):
+    if not self.model.task.needs_lists:
+      return
+    self.rows.append({"epoch": epoch + 1, **scored(
+        self.model, self.data, self.k, self.weights)})
+    if self._best is None or self.rows[-1]["quality"] > self._best[0]:
+      self._best = (self.rows[-1]["quality"], epoch + 1,
+                    self.model.transformer.get_weights())
+
+  def restore(self) -> int:
+    """Sets the re-ranker's weights of the best epoch; returns that epoch.
+
+    Raises:
+      ValueError: when no epoch of the re-ranker's stage was scored.
+    """
+    if self._best is None:
+      raise ValueError("_RerankerEpochs: no re-ranker epoch was scored.")
+    _, epoch, weights = self._best
+    self.model.transformer.set_weights(weights)
+    return epoch
+
+
 class _EpochScores(tf.keras.callbacks.Callback):
   """Validation metrics after every epoch of a `tfrs_ltttd.training.fit`
   run, reported to an Optuna trial, whose pruner may stop the run."""
@@ -263,7 +299,10 @@ def choose_settings(
   4. Each whole-system run above is scored at its best correction weight
      (`space.correction_weights`); LT-TTD serves the weight of its chosen
      run, the cascade the best weight of one cascade trained on validation
-     at the chosen settings (`record["chosen"]["correction_weight"]`).
+     at the chosen settings (`record["chosen"]["correction_weight"]`). That
+     cascade's re-ranker stage runs up to `max_epochs`, scored after each
+     epoch; its best epoch (the first of ties) is scored, and is the
+     cascade's `rerank_epochs` (`record["rerank_epochs"]`, the curve).
   5. The system served is LT-TTD, or the cascade where its run of stage 4
      scored higher than LT-TTD's chosen run (`record["chosen"]["system"]`,
      both scores in `record["systems"]`): on data where joint training and
@@ -443,9 +482,19 @@ def choose_settings(
 
   # 4. How much of each re-ranker's correction (and of the item-item term)
   # to serve: LT-TTD's from its chosen run, the cascade's from one cascade
-  # trained at the chosen settings.
-  cascade_model = _trained(validation, chosen_model, chosen_train, seed,
-                           system="cascade")
+  # trained at the chosen settings, its re-ranker's epochs read off its
+  # validation curve.
+  stopping = _RerankerEpochs(validation, k, weights)
+  cascade_model = _trained(
+      validation, chosen_model, dataclasses.replace(
+          chosen_train, rerank_epochs=space.max_epochs), seed, [stopping],
+      system="cascade")
+  rerank_epochs = stopping.restore()
+  chosen_train = dataclasses.replace(chosen_train, rerank_epochs=rerank_epochs)
+  record["rerank_epochs"] = stopping.rows
+  say("  cascade: re-ranker stage, validation quality by epoch "
+      + " ".join(f"{r['quality']:.4f}" for r in stopping.rows)
+      + f"; serving epoch {rerank_epochs}")
   runs = {"ltttd": ltttd_row,
           "cascade": (scored_weights(cascade_model, validation, k, weights,
                                      space.item_item_weights) if table
@@ -475,6 +524,7 @@ def choose_settings(
       + ", ".join(f"{SYSTEM_NAMES[name]} {row['quality']:.4f}"
                   for name, row in runs.items()) + ")")
   record["chosen"] = {"system": system, "epochs": epochs,
+                      "rerank_epochs": rerank_epochs,
                       "history_length": chosen_model.history_length,
                       "output_dim": chosen_model.output_dim,
                       "num_sampled_negatives":

@@ -34,13 +34,16 @@ def train_cascade(
     callbacks: Optional[Sequence[tf.keras.callbacks.Callback]] = None,
     verbose: int = 1,
 ) -> tuple[LTTTDModel, Dict[str, Dict[str, List[float]]]]:
-  """Trains the two stages one after the other, `train_config.epochs` each.
+  """Trains the two stages one after the other: the towers for
+  `train_config.epochs`, then the re-ranker for `train_config.rerank_epochs`
+  (0: as many).
 
   Args:
     data: the interactions.
     model_config: the architecture (its loss weights are overridden per
       stage).
-    train_config: lists, batch size, learning rate and epochs of each stage.
+    train_config: lists, batch size, learning rate and epochs of each
+      stage.
     callbacks: Keras callbacks for both stages.
     verbose: Keras verbosity.
 
@@ -64,6 +67,7 @@ def train_cascade(
   model.query_tower.trainable = False
   model.item_tower.trainable = False
   model.compile(optimizer=optimizer())
-  l2 = loop.fit(model, data, train_config, callbacks, verbose,
-                    hard_negatives_from_start=True)
+  l2 = loop.fit(model, data, dataclasses.replace(
+      train_config, epochs=train_config.rerank_epochs or train_config.epochs),
+                callbacks, verbose, hard_negatives_from_start=True)
   return model, {"l1": l1, "l2": l2}
