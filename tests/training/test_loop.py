@@ -10,6 +10,7 @@ from tfrs_ltttd import LTTTDModel, training
 from tfrs_ltttd.data import synthetic
 from tfrs_ltttd.lists import build, datasets
 from tfrs_ltttd.training import loop
+from tfrs_ltttd.training.callbacks import OneRun
 
 
 class _StopAfter(tf.keras.callbacks.Callback):
@@ -75,3 +76,51 @@ def test_the_towers_alone_train_on_the_pairs_they_would_see_beside_lists():
   fresh(next(iter(stream))["lists"])
   assert not np.allclose(fresh.item_tower.weights[0].numpy(),
                          alone.item_tower.weights[0].numpy())
+
+
+class _Weights(tf.keras.callbacks.Callback):
+
+  def __init__(self):
+    super().__init__()
+    self.by_epoch = []
+
+  def on_epoch_end(self, epoch, logs=None):
+    self.by_epoch.append([w.numpy() for w in self.model.trainable_weights])
+
+
+def test_keras_early_stopping_sees_one_run_and_restores_the_best_epoch():
+  data = synthetic.generate(synthetic.SyntheticConfig(
+      num_users=150, num_items=60, interactions_per_user=8, seed=3))
+  model = LTTTDModel.from_data(data, SMALL_MODEL)
+  weights = _Weights()
+  # No later epoch can beat the first (a gain of 1e9 is asked for), so the
+  # run stops after the second and serves the first epoch's weights; one
+  # model.fit call per epoch would reset the patience every epoch.
+  stopping = tf.keras.callbacks.EarlyStopping(
+      monitor="loss", mode="max", min_delta=1e9, patience=1,
+      restore_best_weights=True)
+  history = training.fit(model, data, SMALL_TRAIN,
+                         callbacks=[weights, stopping], verbose=0)
+  assert len(history["loss"]) == 2 < SMALL_TRAIN.epochs
+  assert stopping.stopped_epoch == 1
+  assert not all(np.array_equal(a, b) for a, b in zip(*weights.by_epoch))
+  for got, want in zip(model.trainable_weights, weights.by_epoch[0]):
+    np.testing.assert_array_equal(got.numpy(), want)
+
+
+def test_one_run_forwards_batch_hooks_only_to_callbacks_that_have_them():
+  class Batches(tf.keras.callbacks.Callback):
+    def __init__(self):
+      super().__init__()
+      self.seen = 0
+
+    def on_train_batch_end(self, batch, logs=None):
+      self.seen += 1
+
+  quiet = OneRun([tf.keras.callbacks.EarlyStopping()])
+  assert not quiet._implements_train_batch_hooks()
+  batches = Batches()
+  run = OneRun([batches])
+  assert run._implements_train_batch_hooks()
+  run.on_train_batch_end(0)
+  assert batches.seen == 1

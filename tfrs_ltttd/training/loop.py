@@ -18,7 +18,7 @@ from tfrs_ltttd.lists import build, datasets, records
 from tfrs_ltttd.lists.negatives import NegativeSampler
 from tfrs_ltttd.retrieval.topk import retrieve
 from tfrs_ltttd.training.backup import TrainingBackup
-from tfrs_ltttd.training.callbacks import RunProgbar
+from tfrs_ltttd.training.callbacks import OneRun, RunProgbar
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.distribute import is_parameter_server
 
@@ -146,10 +146,13 @@ def fit(
 
   Each epoch is one `model.fit` call on freshly built lists, with
   `initial_epoch` set so that Keras callbacks (progress bar, TensorBoard,
-  ModelCheckpoint) count epochs as one run, and a callback that sets
-  `model.stop_training` (`EarlyStopping`, a pruner) ends the run after that
-  epoch. Hard negatives join the lists
-  from the second epoch on, once the towers rank better than at random.
+  ModelCheckpoint) count epochs as one run; `callbacks` see one run
+  (`on_train_begin` before the first epoch, `on_train_end` after the last:
+  `callbacks.OneRun`), so that `EarlyStopping`, `restore_best_weights`
+  included, and `ReduceLROnPlateau` act across epochs, and a callback that
+  sets `model.stop_training` ends the run after that epoch. Hard negatives
+  join the lists from the second epoch on, once the towers rank better than
+  at random.
   During the first `config.distillation_warmup_epochs` the distillation
   weight is held at 0.
 
@@ -205,6 +208,7 @@ def fit(
                            fingerprint=run_fingerprint(model, data, config))
             if backup_dir else None)
   first_epoch, first_step = backup.restore() if backup else (0, 0)
+  run = OneRun(callbacks or [])
   for epoch in range(first_epoch, config.epochs):
     model.task.distillation_weight.assign(
         0.0 if epoch < config.distillation_warmup_epochs else gamma)
@@ -239,8 +243,8 @@ def fit(
       inputs, steps = local.skip(step), None
     result = model.fit(inputs, steps_per_epoch=steps,
                        initial_epoch=epoch, epochs=epoch + 1,
-                       callbacks=[RunProgbar(config.epochs), *extra,
-                                  *(callbacks or [])], verbose=verbose)
+                       callbacks=[RunProgbar(config.epochs), *extra, run],
+                       verbose=verbose)
     if folder:
       shutil.rmtree(folder)
     if backup:
@@ -250,6 +254,7 @@ def fit(
     history.setdefault("epoch_seconds", []).append(time.perf_counter() - start)
     if model.stop_training:  # a callback (EarlyStopping, a pruner) said so
       break
+  run.end()
   model.task.distillation_weight.assign(gamma)
   if backup:
     backup.clear()
