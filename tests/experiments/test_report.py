@@ -61,7 +61,7 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
   # Each system serves the correction weight chosen for it on validation,
   # and the report says which and why.
   chosen = result["tuning"]["chosen"]["correction_weight"]
-  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
+  for system, label in (("ltttd", "LT-TTD"), ("cascade", "the cascade")):
     weight = chosen[system]
     assert result[system]["per_seed"]["correction_weight"] == [weight] * 2
     curve = result["tuning"]["correction_weights"][system][

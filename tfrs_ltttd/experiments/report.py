@@ -61,8 +61,8 @@ def correction_line(result: Dict[str, Any]) -> str:
   why: the validation NDCG@10 at every weight tried."""
   parts = []
   searched = result.get("tuning", {}).get("correction_weights", {})
-  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
-    text = f"{label} {result[system]['correction_weight']:g}"
+  for system in SYSTEMS:
+    text = f"{SYSTEM_NAMES[system]} {result[system]['correction_weight']:g}"
     if system in searched:
       text += " (validation NDCG@10 " + ", ".join(
           f"{v:.4f} at {w}" for w, v in
@@ -77,8 +77,8 @@ def item_item_line(result: Dict[str, Any]) -> str:
   """Which weight of the item-item term each system serves, and why."""
   parts = []
   searched = result.get("tuning", {}).get("item_item_weights", {})
-  for system, label in (("ltttd", "LT-TTD"), ("cascade", "cascade")):
-    text = f"{label} {result[system]['item_item_weight']:g}"
+  for system in SYSTEMS:
+    text = f"{SYSTEM_NAMES[system]} {result[system]['item_item_weight']:g}"
     if system in searched:
       text += " (validation NDCG@10, each at its best correction weight, " + (
           ", ".join(f"{v:.4f} at {w}" for w, v in
