@@ -21,10 +21,8 @@ def _inputs(batch=2, length=5, dim=4, seed=0, residual=True):
 
 
 def _layer(**kwargs):
-  # A random head: the default output layer starts at zero, which would
-  # hide everything below it.
   return ListwiseTransformer(num_layers=2, num_heads=2, width=8, dropout=0.0,
-                             output_initializer="glorot_uniform", **kwargs)
+                             **kwargs)
 
 
 def _assert_equivariant(layer, x):
@@ -81,29 +79,8 @@ def test_config_round_trip_rebuilds_an_identical_layer():
   np.testing.assert_allclose(clone(x), layer(x), atol=1e-6)
 
 
-@pytest.mark.parametrize("history", [False, True])
-def test_an_untrained_reranker_serves_the_towers_scores(history):
-  # The head's output layer starts at zero: the correction is exactly 0
-  # whatever the list holds, until training moves it.
-  x = _history_inputs() if history else _inputs()
-  x["mask"][0, 3:] = False
-  layer = ListwiseTransformer(num_layers=2, num_heads=2, width=8,
-                              use_history=history)
-  got = layer(x).numpy()
-  np.testing.assert_array_equal(got[x["mask"]], x["scores"][x["mask"]])
-  assert np.all(got[~x["mask"]] == PADDING_SCORE)
-  assert layer.get_config()["output_initializer"]["class_name"] == "Zeros"
-  # Without the score residual the head is the whole score: a zero one
-  # would tie every candidate, so it starts random.
-  plain = ListwiseTransformer(num_layers=1, num_heads=2, width=8,
-                              use_history=history, score_residual=False)
-  assert np.unique(plain(x).numpy()[x["mask"]]).size > 1
-
-
 def test_dropout_only_in_training():
-  layer, x = ListwiseTransformer(width=8, num_heads=2, dropout=0.5,
-                                 output_initializer="glorot_uniform"
-                                 ), _inputs()
+  layer, x = ListwiseTransformer(width=8, num_heads=2, dropout=0.5), _inputs()
   np.testing.assert_allclose(layer(x), layer(x, training=False))
   assert not np.allclose(layer(x, training=True), layer(x, training=True))
 
@@ -289,7 +266,8 @@ def test_the_fused_graph_computes_what_keras_attention_computes(
 
 
 def test_stored_attention_weights_are_what_the_layer_reads():
-  layer = _layer(use_history=True)
+  layer = ListwiseTransformer(num_layers=2, num_heads=2, width=8,
+                              dropout=0.0, use_history=True)
   x = _history_inputs()
   with pytest.raises(ValueError, match="call the layer once"):
     layer.attention_weights()

@@ -79,16 +79,11 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     activation: activation of the feed-forward net and the head.
     use_history: cross-attend to `"history"` tokens (then required).
     score_residual: output `s(q, j) + head(x_j)`: the network learns a
-      correction to the two-tower score rather than a ranking from scratch,
-      so an untrained re-ranker keeps the towers' order (see
-      `output_initializer`) and distillation hands the towers exactly the
-      correction. Without it the correction is
+      correction to the two-tower score rather than a ranking from scratch
+      (a head that outputs 0 keeps the towers' order; an untrained one's
+      random output does not), and distillation hands the towers exactly
+      the correction. Without it the correction is
       `head(x_j) - s(q, j)`, so `correction_weight` blends the two orders.
-    output_initializer: initializer of the kernel of the head's output
-      layer. None: zeros with `score_residual`, so that the correction of
-      an untrained re-ranker is exactly 0 (the towers' order, where training
-      starts, as a residual branch's last layer often is), else Glorot
-      uniform.
     **kwargs: passed to `tf.keras.layers.Layer`.
 
   Call args:
@@ -130,7 +125,6 @@ class ListwiseTransformer(tf.keras.layers.Layer):
       activation: Any = "gelu",
       use_history: bool = False,
       score_residual: bool = True,
-      output_initializer: Any = None,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -149,9 +143,6 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     self.activation = tf.keras.activations.get(activation)
     self.use_history = bool(use_history)
     self.score_residual = bool(score_residual)
-    self.output_initializer = tf.keras.initializers.get(
-        output_initializer if output_initializer is not None else
-        "zeros" if self.score_residual else "glorot_uniform")
 
     self._project = tf.keras.layers.Dense(width, name="project")
     self._blocks = []
@@ -186,8 +177,7 @@ class ListwiseTransformer(tf.keras.layers.Layer):
     # of its first call as a reference shape.
     self._head_hidden = tf.keras.layers.Dense(width, activation=self.activation,
                                               name="head_hidden")
-    self._head_out = tf.keras.layers.Dense(
-        1, kernel_initializer=self.output_initializer, name="head_out")
+    self._head_out = tf.keras.layers.Dense(1, name="head_out")
 
   def build(self, input_shape):
     self.correction_weight = self.add_weight(
@@ -407,7 +397,5 @@ class ListwiseTransformer(tf.keras.layers.Layer):
         "activation": tf.keras.activations.serialize(self.activation),
         "use_history": self.use_history,
         "score_residual": self.score_residual,
-        "output_initializer": tf.keras.initializers.serialize(
-            self.output_initializer),
     })
     return config
