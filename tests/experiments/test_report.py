@@ -37,7 +37,8 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
                    "--num-items", "220", "--seeds", "0", "1", "--epochs", "1",
                    "--gamma", "0.2", "--list-holdout-fraction", "0",
                    "--gammas", "0", "1", "--trials", "2", "--max-epochs",
-                   "1", "--rerank-epochs", "2", "--output", str(tmp_path),
+                   "1", "--rerank-epochs", "2", "--closing-epochs", "1",
+                   "--output", str(tmp_path),
                    "--name", "tiny"]) == 0
   result = json.loads((tmp_path / "tiny.json").read_text())
   _check(result)
@@ -81,9 +82,21 @@ def test_evaluate_writes_the_report(tmp_path, capsys):
     assert len(history["l1_total_loss"]) == 1
     assert len(history["l2_total_loss"]) == 2
   assert ("Epochs of the cascade's re-ranker stage: 2, as given (best on "
-          "validation: 1) (score by epoch "
+          "validation: 1) (score by epoch: 1 "
           f"{result['tuning']['rerank_epochs'][0]['quality']:.4f}; the first "
           "of ties).") in table
+  # LT-TTD's closing stage likewise, its curve from epoch 0 (none).
+  for history in result["histories"]["ltttd"]:
+    assert len(history["closing_total_loss"]) == 1
+  best = result["tuning"]["chosen"]["closing_epochs"]
+  curve = result["tuning"]["closing_epochs"]
+  assert [row["epoch"] for row in curve] == [0, 1]
+  assert ("Epochs of LT-TTD's closing stage (its re-ranker alone on its "
+          "final towers' lists; 0: none): 1, "
+          + ("its best on validation" if best == 1 else
+             "as given (best on validation: 0)")
+          + f" (score by epoch: 0 {curve[0]['quality']:.4f}, 1 "
+          f"{curve[1]['quality']:.4f}; the first of ties).") in table
   assert "| ndcg@10 |" in capsys.readouterr().out
 
 

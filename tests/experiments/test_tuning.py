@@ -92,26 +92,28 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
   assert set(served) == set(chosen["correction_weight"]) == {"ltttd",
                                                              "cascade"}
   chosen_row = next(r for r in record["gamma"] if r["gamma"] == best_gamma)
-  assert chosen["correction_weight"]["ltttd"] == chosen_row[
-      "correction_weight"]
   for system, weight in chosen["correction_weight"].items():
     curve = served[system]["ndcg@10_by_correction_weight"]
     assert curve[f"{weight:g}"] == max(curve.values())
     assert any(line.startswith(f"  {system}: validation NDCG@10 by "
                                "correction weight") for line in lines)
-  # The cascade's re-ranker stage ran up to max_epochs and serves its best
-  # epoch: the weights restored score what that epoch scored.
-  curve = record["rerank_epochs"]
-  assert [row["epoch"] for row in curve] == [1, 2, 3]
-  best_epoch = max(curve, key=lambda row: row["quality"])
-  assert chosen["rerank_epochs"] == train_config.rerank_epochs == best_epoch[
-      "epoch"]
-  assert record["systems"]["cascade"] == pytest.approx(best_epoch["quality"],
-                                                       abs=1e-6)
-  assert sum(line.startswith("  cascade: re-ranker stage") for line in lines
-             ) == 1
-  # The system served: the cascade only where it beat LT-TTD's chosen run.
-  assert record["systems"]["ltttd"] == chosen_row["quality"]
+  # Each system's re-ranker stage ran up to max_epochs and serves its best
+  # epoch: the weights restored score what that epoch scored. LT-TTD's
+  # closing stage starts from its chosen run (epoch 0), trained again.
+  for system, setting, first in [("cascade", "rerank_epochs", 1),
+                                 ("ltttd", "closing_epochs", 0)]:
+    curve = record[setting]
+    assert [row["epoch"] for row in curve] == list(range(first, 4))
+    best_epoch = max(curve, key=lambda row: row["quality"])
+    assert chosen[setting] == getattr(train_config, setting) == best_epoch[
+        "epoch"]
+    assert record["systems"][system] == pytest.approx(best_epoch["quality"],
+                                                      abs=1e-6)
+  assert record["closing_epochs"][0]["quality"] == pytest.approx(
+      chosen_row["quality"], abs=1e-4)
+  for start in ("  the cascade: re-ranker stage", "  LT-TTD: closing stage"):
+    assert sum(line.startswith(start) for line in lines) == 1
+  # The system served: the cascade only where it beat LT-TTD.
   assert chosen["system"] == ("cascade" if record["systems"]["cascade"]
                               > record["systems"]["ltttd"] else "ltttd")
   assert sum(line.startswith("  system served: ") for line in lines) == 1
@@ -130,30 +132,38 @@ def test_settings_are_chosen_on_validation_only(monkeypatch):
       "correction_weight"][chosen["system"]]
 
 
-def test_the_rerankers_stage_serves_its_best_epoch(monkeypatch):
-  # Validation scores by epoch of the re-ranker's stage (the towers' epoch
-  # is skipped): the best, the first of ties, is epoch 2.
-  qualities = iter([0.1, 0.3, 0.3, 0.2])
+@pytest.mark.parametrize("from_start", [False, True])
+def test_the_rerankers_stage_serves_its_best_epoch(monkeypatch, from_start):
+  # Validation scores by epoch of the re-ranker's stage (an epoch that
+  # trains the towers is skipped): the best, the first of ties, is epoch 2.
+  # Scored from the start (LT-TTD's closing stage), epoch 0 is the first.
+  qualities = iter(([0.3] if from_start else []) + [0.1, 0.3, 0.3, 0.2])
   monkeypatch.setattr(tuning, "scored",
                       lambda *args: {"quality": next(qualities)})
   transformer = tf.keras.layers.Dense(2)
   transformer.build((None, 3))
-  model = types.SimpleNamespace(task=types.SimpleNamespace(needs_lists=False),
-                                transformer=transformer)
-  stopping = tuning._RerankerEpochs(None, 10, (1.0,))
+  model = types.SimpleNamespace(
+      query_tower=types.SimpleNamespace(trainable=True),
+      transformer=transformer)
+  stopping = tuning._RerankerEpochs(None, 10, (1.0,), from_start=from_start)
   stopping.set_model(model)
   with pytest.raises(ValueError, match="no re-ranker epoch"):
     stopping.restore()
-  stopping.on_epoch_end(0)  # the towers' stage
-  model.task.needs_lists = True
+  stopping.on_epoch_end(0)  # an epoch of the towers
+  model.query_tower.trainable = False
+  transformer.set_weights([np.full(w.shape, 0.0)
+                           for w in transformer.get_weights()])
+  stopping.on_train_begin()
   for epoch in range(4):
     transformer.set_weights([np.full(w.shape, epoch + 1.0)
                              for w in transformer.get_weights()])
     stopping.on_epoch_end(epoch)
-  assert [row["epoch"] for row in stopping.rows] == [1, 2, 3, 4]
-  assert stopping.restore() == 2
+  assert [row["epoch"] for row in stopping.rows] == (
+      [0] * from_start + [1, 2, 3, 4])
+  best = 0 if from_start else 2
+  assert stopping.restore() == best
   for weight in transformer.get_weights():
-    np.testing.assert_array_equal(weight, 2.0)
+    np.testing.assert_array_equal(weight, float(best))
 
 
 def test_train_chosen_needs_the_record_of_a_search():

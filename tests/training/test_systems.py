@@ -1,5 +1,7 @@
 """Either system by name (`tfrs_ltttd.training.train_system`)."""
 
+import dataclasses
+
 import numpy as np
 import pytest
 
@@ -36,3 +38,24 @@ def test_each_system_trains_as_its_own_entry_point_does():
   assert {"l1_total_loss", "l2_total_loss"} <= set(histories["cascade"])
   for system in SYSTEMS:
     np.testing.assert_allclose(*scores[system], rtol=1e-5)
+
+
+def test_ltttd_closes_with_its_reranker_alone_on_its_final_towers():
+  data = synthetic.generate(synthetic.SyntheticConfig(
+      num_users=60, num_items=50, interactions_per_user=6, seed=2))
+  models = {}
+  for closing in (0, 2):
+    models[closing], history = train_system(
+        "ltttd", data, SMALL, dataclasses.replace(TRAIN,
+                                                  closing_epochs=closing))
+  # Two closing epochs of the listwise loss alone, after the joint one.
+  assert len(history["total_loss"]) == 1
+  assert len(history["closing_ranking_loss"]) == 2
+  # The towers are the joint run's, the re-ranker trained on.
+  for closed, plain in [(models[2].query_tower, models[0].query_tower),
+                        (models[2].item_tower, models[0].item_tower)]:
+    assert closed.weights
+    for a, b in zip(closed.get_weights(), plain.get_weights()):
+      np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+  assert any(not np.allclose(a, b) for a, b in zip(
+      models[2].transformer.get_weights(), models[0].transformer.get_weights()))

@@ -232,6 +232,7 @@ def run_evaluate(args: argparse.Namespace) -> int:
       item_item_neighbours=args.item_item_neighbours or 0)
   train_config = TrainConfig(
       epochs=args.epochs or 1, rerank_epochs=args.rerank_epochs or 0,
+      closing_epochs=args.closing_epochs or 0,
       distillation_warmup_epochs=args.warmup_epochs
       or 0, list_holdout_fraction=args.list_holdout_fraction or 0.0,
       batch_size=args.batch_size, list_batch_size=args.list_batch_size)
@@ -292,6 +293,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
         tuned_train,
         epochs=args.epochs or tuned_train.epochs,
         rerank_epochs=args.rerank_epochs or tuned_train.rerank_epochs,
+        closing_epochs=(args.closing_epochs if args.closing_epochs is not None
+                        else tuned_train.closing_epochs),
         distillation_warmup_epochs=(
             args.warmup_epochs if args.warmup_epochs is not None
             else tuned_train.distillation_warmup_epochs))

@@ -221,6 +221,12 @@ def main(argv: Optional[List[str]] = None) -> int:
                         help="epochs of the cascade's re-ranker stage; "
                         "default: its best epoch on a validation split, up "
                         "to --max-epochs")
+  evaluate.add_argument("--closing-epochs",
+                        type=_field(TrainConfig, "closing_epochs"),
+                        help="epochs of LT-TTD's closing stage, its re-ranker "
+                        "alone on its final towers' lists (0: none); "
+                        "default: its best epoch on a validation split, 0 "
+                        "to --max-epochs")
   evaluate.add_argument("--max-epochs",
                         type=_field(SearchSpace, "max_epochs"), default=8,
                         help="the longest run tried when choosing epochs")

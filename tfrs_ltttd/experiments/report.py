@@ -100,21 +100,30 @@ def system_line(result: Dict[str, Any]) -> str:
   return ("System served on this data: "
           f"{SYSTEM_NAMES[tuned['chosen']['system']]} "
           f"(validation score {scores}; the cascade only where it scores "
-          "higher than LT-TTD's chosen run).")
+          "higher than LT-TTD).")
 
 
-def rerank_epochs_line(result: Dict[str, Any]) -> str:
-  """How many epochs the cascade's re-ranker stage trained, and why: the
+# Each system's re-ranker stage on its frozen towers: the setting that
+# holds its epochs, and how the report names it.
+RERANKER_STAGES = {
+    "cascade": ("rerank_epochs", "the cascade's re-ranker stage"),
+    "ltttd": ("closing_epochs", "LT-TTD's closing stage (its re-ranker "
+              "alone on its final towers' lists; 0: none)")}
+
+
+def reranker_epochs_line(result: Dict[str, Any], system: str) -> str:
+  """How many epochs `system`'s re-ranker stage trained, and why: the
   validation score after each epoch of that stage (`tuning.choose_settings`,
   stage 4), or the value given on the command line."""
+  setting, stage = RERANKER_STAGES[system]
   tuned = result["tuning"]
-  best = tuned["chosen"]["rerank_epochs"]
-  used = result["train_config"].get("rerank_epochs") or best
+  best = tuned["chosen"][setting]
+  used = result["train_config"].get(setting, best)
   why = ("its best on validation" if used == best
          else f"as given (best on validation: {best})")
-  return (f"Epochs of the cascade's re-ranker stage: {used}, {why} (score by "
-          "epoch " + ", ".join(f"{row['quality']:.4f}"
-                               for row in tuned["rerank_epochs"])
+  return (f"Epochs of {stage}: {used}, {why} (score by epoch: "
+          + ", ".join(f"{row['epoch']} {row['quality']:.4f}"
+                      for row in tuned[setting])
           + "; the first of ties).")
 
 
@@ -161,8 +170,9 @@ def markdown(result: Dict[str, Any], title: str) -> str:
                                        "item_item_weight", "system")) + "."]
     if "systems" in result["tuning"]:
       lines += ["", system_line(result)]
-    if result["tuning"].get("rerank_epochs"):
-      lines += ["", rerank_epochs_line(result)]
+    for system, (setting, _) in RERANKER_STAGES.items():
+      if result["tuning"].get(setting):
+        lines += ["", reranker_epochs_line(result, system)]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]
     trials = result["tuning"].get("trials", [])

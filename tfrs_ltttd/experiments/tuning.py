@@ -2,7 +2,7 @@
 
 Nothing here looks at the test split: `choose_settings` cuts each user's
 latest train interactions off as validation (`validation_split`), trains on
-the rest and keeps what scores best there, in three stages:
+the rest and keeps what scores best there, in five stages:
 
 1. the towers' settings, shared by LT-TTD and the cascade, searched with
    Optuna (arXiv 1907.10902) on the towers alone: each trial trains one
@@ -10,11 +10,11 @@ the rest and keeps what scores best there, in three stages:
    successive-halving pruner stops the trials that trail;
 2. the list make-up, with the whole system, its epochs read off the curve;
 3. the distillation strength;
-4. the weight of each system's re-ranker correction (0: the towers' order
-   is served), read off validation for LT-TTD's chosen run and for a cascade
-   trained at the chosen settings, whose re-ranker stage runs up to
-   `max_epochs` and serves its best epoch (early stopping, read off the
-   whole curve), so that its epochs are chosen too;
+4. each system's re-ranker stage on its frozen towers (the cascade's
+   second, LT-TTD's closing one), trained at the chosen settings up to
+   `max_epochs` and served at its best epoch (early stopping, read off the
+   whole curve), then the weight of each system's re-ranker correction (0:
+   the towers' order is served);
 5. the system served: LT-TTD, or the cascade where it scored higher
    (`train_chosen` trains the chosen one and serves its weights).
 
@@ -182,25 +182,36 @@ def scored_weights(model, data: Interactions, k: int,
 
 
 class _RerankerEpochs(tf.keras.callbacks.Callback):
-  """Early stopping for the re-ranker's own stage (the cascade's second):
-  after each of its epochs the model is scored on validation (`scored`, at
-  its best correction weight) and the re-ranker's weights of the best epoch
-  so far (the first of ties) are kept; `restore` puts them back. The towers'
-  stage (a task that scores no lists) is skipped."""
+  """Early stopping for a re-ranker's own stage, its towers frozen (the
+  cascade's second, LT-TTD's closing one): after each of its epochs the
+  model is scored on validation (`scored`, at its best correction weight)
+  and the re-ranker's weights of the best epoch so far (the first of ties)
+  are kept; `restore` puts them back. Epochs that train the towers are
+  skipped. With `from_start`, the re-ranker the stage starts from is scored
+  too, as epoch 0 (LT-TTD's, trained jointly; the cascade's is untrained)."""
 
-  def __init__(self, data: Interactions, k: int, weights: Tuple[float, ...]):
+  def __init__(self, data: Interactions, k: int, weights: Tuple[float, ...],
+               from_start: bool = False):
     super().__init__()
     self.data, self.k, self.weights = data, k, weights
+    self.from_start = from_start
     self.rows, self._best = [], None
 
-  def on_epoch_end(self, epoch, logs=None):
-    if not self.model.task.needs_lists:
+  def _score(self, epoch: int) -> None:
+    if self.model.query_tower.trainable:  # not the re-ranker's own stage
       return
-    self.rows.append({"epoch": epoch + 1, **scored(
+    self.rows.append({"epoch": epoch, **scored(
         self.model, self.data, self.k, self.weights)})
     if self._best is None or self.rows[-1]["quality"] > self._best[0]:
-      self._best = (self.rows[-1]["quality"], epoch + 1,
+      self._best = (self.rows[-1]["quality"], epoch,
                     self.model.transformer.get_weights())
+
+  def on_train_begin(self, logs=None):
+    if self.from_start:
+      self._score(0)
+
+  def on_epoch_end(self, epoch, logs=None):
+    self._score(epoch + 1)
 
   def restore(self) -> int:
     """Sets the re-ranker's weights of the best epoch; returns that epoch.
@@ -297,16 +308,20 @@ def choose_settings(
   3. At those, each gamma of `space.gammas` trains with a warm-up of half
      the epochs; the best of them and of gamma 0 wins.
   4. Each whole-system run above is scored at its best correction weight
-     (`space.correction_weights`); LT-TTD serves the weight of its chosen
-     run, the cascade the best weight of one cascade trained on validation
-     at the chosen settings (`record["chosen"]["correction_weight"]`). That
-     cascade's re-ranker stage runs up to `max_epochs`, scored after each
-     epoch; its best epoch (the first of ties) is scored, and is the
-     cascade's `rerank_epochs` (`record["rerank_epochs"]`, the curve).
+     (`space.correction_weights`). At the chosen settings each system is
+     then trained once more with its re-ranker's own stage (towers frozen)
+     up to `max_epochs`, scored after each epoch: the cascade's second stage
+     (`rerank_epochs`), and LT-TTD's closing stage, on lists from its final
+     towers, scored from epoch 0, the jointly trained re-ranker
+     (`closing_epochs`, 0: none). Each system's best epoch (the first of
+     ties) is its setting (the curves in `record["rerank_epochs"]` and
+     `record["closing_epochs"]`), and that run, scored, gives the
+     correction weight it serves (`record["chosen"]["correction_weight"]`).
   5. The system served is LT-TTD, or the cascade where its run of stage 4
-     scored higher than LT-TTD's chosen run (`record["chosen"]["system"]`,
-     both scores in `record["systems"]`): on data where joint training and
-     distillation do not pay, the cascade is served (`train_chosen`).
+     scored higher than LT-TTD's (`record["chosen"]["system"]`, both scores
+     in `record["systems"]`; a tie goes to LT-TTD): on data where joint
+     training and distillation do not pay, the cascade is served
+     (`train_chosen`).
 
   A line after every run says what it scored, the time spent and the time
   left if every remaining run went to `max_epochs` at the stage's pace.
@@ -323,6 +338,9 @@ def choose_settings(
     values, and what was tried with its validation scores.
   """
   say = log or (lambda line: None)
+  # Stages 1-3 train LT-TTD's joint epochs alone; its closing stage's
+  # epochs are chosen in stage 4.
+  train_config = dataclasses.replace(train_config, closing_epochs=0)
   weights = tuple(sorted(set(space.correction_weights)))
   validation = validation_split(data, space.validation_fraction)
   k = min(VALIDATION_K, data.num_items)
@@ -451,13 +469,13 @@ def choose_settings(
                                 distillation_warmup_epochs=(
                                     warmup if gamma else 0)))
 
-  choice = (-1.0, (0.0, 0.0), None)
+  choice = (-1.0, (0.0, 0.0))
   if not table:  # gamma 0 is the second stage's run
     base_row = record["epochs_curves"][f"{fraction:g}"][epochs - 1]
     record["gamma"].append({"gamma": 0.0, "teacher_item_item_weight": 0.0,
                             **{k2: v for k2, v in base_row.items()
                                if k2 != "epoch"}})
-    choice = (base_quality, (0.0, 0.0), record["gamma"][-1])
+    choice = (base_quality, (0.0, 0.0))
   stage_start = time.perf_counter()
   for n, (gamma, teacher) in enumerate(tries):
     model = _trained(validation, *distilled(gamma, teacher), seed)
@@ -476,29 +494,31 @@ def choose_settings(
         + progress(stage_start, (n + 1) * epochs,
                    (len(tries) - n - 1) * epochs))
     if row["quality"] > choice[0]:
-      choice = (row["quality"], (gamma, teacher), record["gamma"][-1])
-  (gamma, teacher), ltttd_row = choice[1], choice[2]
+      choice = (row["quality"], (gamma, teacher))
+  gamma, teacher = choice[1]
   chosen_model, chosen_train = distilled(gamma, teacher)
 
-  # 4. How much of each re-ranker's correction (and of the item-item term)
-  # to serve: LT-TTD's from its chosen run, the cascade's from one cascade
-  # trained at the chosen settings, its re-ranker's epochs read off its
-  # validation curve.
-  stopping = _RerankerEpochs(validation, k, weights)
-  cascade_model = _trained(
-      validation, chosen_model, dataclasses.replace(
-          chosen_train, rerank_epochs=space.max_epochs), seed, [stopping],
-      system="cascade")
-  rerank_epochs = stopping.restore()
-  chosen_train = dataclasses.replace(chosen_train, rerank_epochs=rerank_epochs)
-  record["rerank_epochs"] = stopping.rows
-  say("  cascade: re-ranker stage, validation quality by epoch "
-      + " ".join(f"{r['quality']:.4f}" for r in stopping.rows)
-      + f"; serving epoch {rerank_epochs}")
-  runs = {"ltttd": ltttd_row,
-          "cascade": (scored_weights(cascade_model, validation, k, weights,
-                                     space.item_item_weights) if table
-                      else scored(cascade_model, validation, k, weights))}
+  # 4. Each system's re-ranker stage on its frozen towers, its epochs read
+  # off its validation curve (LT-TTD's closing stage from 0: none), then how
+  # much of each re-ranker's correction (and of the item-item term) to serve.
+  stages = {"ltttd": ("closing_epochs", "closing stage"),
+            "cascade": ("rerank_epochs", "re-ranker stage")}
+  runs = {}
+  for system, (setting_name, stage) in stages.items():
+    stopping = _RerankerEpochs(validation, k, weights,
+                               from_start=system == "ltttd")
+    model = _trained(validation, chosen_model, dataclasses.replace(
+        chosen_train, **{setting_name: space.max_epochs}), seed, [stopping],
+                     system=system)
+    chosen_train = dataclasses.replace(chosen_train,
+                                       **{setting_name: stopping.restore()})
+    record[setting_name] = stopping.rows
+    say(f"  {SYSTEM_NAMES[system]}: {stage}, validation quality by epoch "
+        + " ".join(f"{r['epoch']}: {r['quality']:.4f}" for r in stopping.rows)
+        + f"; serving epoch {getattr(chosen_train, setting_name)}")
+    runs[system] = (scored_weights(model, validation, k, weights,
+                                   space.item_item_weights) if table
+                    else scored(model, validation, k, weights))
   for system, row in runs.items():
     record["correction_weights"][system] = {
         "chosen": row["correction_weight"],
@@ -516,15 +536,16 @@ def choose_settings(
           + ", ".join(f"{w} {v:.4f}" for w, v in
                       row["ndcg@10_by_item_item_weight"].items())
           + f"; serving {row['item_item_weight']:g}")
-  # 5. The system served: LT-TTD unless the cascade scored higher (LT-TTD's
-  # run is the best of stage 3's, so a tie or a near miss goes its way).
+  # 5. The system served: LT-TTD unless the cascade scored higher (a tie
+  # goes LT-TTD's way).
   system = max(runs, key=lambda name: runs[name]["quality"])
   record["systems"] = {name: row["quality"] for name, row in runs.items()}
   say(f"  system served: {SYSTEM_NAMES[system]} (validation quality "
       + ", ".join(f"{SYSTEM_NAMES[name]} {row['quality']:.4f}"
                   for name, row in runs.items()) + ")")
   record["chosen"] = {"system": system, "epochs": epochs,
-                      "rerank_epochs": rerank_epochs,
+                      "rerank_epochs": chosen_train.rerank_epochs,
+                      "closing_epochs": chosen_train.closing_epochs,
                       "history_length": chosen_model.history_length,
                       "output_dim": chosen_model.output_dim,
                       "num_sampled_negatives":

@@ -3,7 +3,7 @@ backups, checkpoints and parameter-server clusters."""
 
 from tfrs_ltttd.training import checkpoint, distribute
 from tfrs_ltttd.training.backup import TrainingBackup
-from tfrs_ltttd.training.cascade import train_cascade
+from tfrs_ltttd.training.cascade import train_cascade, train_reranker
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.loop import (epoch_dataset, epoch_examples, fit,
                                       hard_candidates)

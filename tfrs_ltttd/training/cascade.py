@@ -52,22 +52,52 @@ def train_cascade(
     `LTTTDModel`.
   """
   model = LTTTDModel.from_data(data, model_config)
-  optimizer = lambda: tf.keras.optimizers.Adam(train_config.learning_rate)  # noqa: E731
 
   # L1: towers alone, retrieval loss alone (the lists are built but unused).
   model.task = _stage_task(model.task, alpha=1.0, beta=0.0)
   model.transformer.trainable = False
-  model.compile(optimizer=optimizer())
+  model.compile(optimizer=tf.keras.optimizers.Adam(
+      train_config.learning_rate))
   l1 = loop.fit(model, data, dataclasses.replace(
       train_config, num_hard_negatives=0), callbacks, verbose)
 
   # L2: towers frozen, transformer alone on L1's candidate lists.
+  l2 = train_reranker(model, data, train_config,
+                      train_config.rerank_epochs or train_config.epochs,
+                      callbacks, verbose)
+  return model, {"l1": l1, "l2": l2}
+
+
+def train_reranker(
+    model: LTTTDModel,
+    data: Interactions,
+    train_config: TrainConfig,
+    epochs: int,
+    callbacks: Optional[Sequence[tf.keras.callbacks.Callback]] = None,
+    verbose: int = 1,
+) -> Dict[str, List[float]]:
+  """Trains `model`'s re-ranker alone, its towers frozen, for `epochs`
+  on lists whose hard negatives come from those towers from the first epoch
+  on (the listwise loss alone: no retrieval loss, no distillation). The
+  cascade's second stage, and LT-TTD's closing one
+  (`TrainConfig.closing_epochs`). The model is left in that stage's state:
+  towers not trainable, the task's weights `alpha = gamma = 0`, `beta = 1`.
+
+  Args:
+    model: an `LTTTDModel` whose towers are trained.
+    data: the interactions.
+    train_config: lists, batch sizes and learning rate (a fresh Adam).
+    epochs: passes over the lists.
+    callbacks: Keras callbacks.
+    verbose: Keras verbosity.
+
+  Returns:
+    The stage's history (`tfrs_ltttd.training.fit`).
+  """
   model.task = _stage_task(model.task, alpha=0.0, beta=1.0)
   model.transformer.trainable = True
   model.query_tower.trainable = False
   model.item_tower.trainable = False
-  model.compile(optimizer=optimizer())
-  l2 = loop.fit(model, data, dataclasses.replace(
-      train_config, epochs=train_config.rerank_epochs or train_config.epochs),
-                callbacks, verbose, hard_negatives_from_start=True)
-  return model, {"l1": l1, "l2": l2}
+  model.compile(optimizer=tf.keras.optimizers.Adam(train_config.learning_rate))
+  return loop.fit(model, data, dataclasses.replace(train_config, epochs=epochs),
+                  callbacks, verbose, hard_negatives_from_start=True)

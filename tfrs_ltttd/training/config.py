@@ -17,6 +17,11 @@ class TrainConfig:
     rerank_epochs: passes of the cascade's second stage, the re-ranker
       trained alone on the frozen towers' lists (0: `epochs`, as many as
       the towers; `tfrs_ltttd.training.train_cascade`).
+    closing_epochs: passes of LT-TTD's closing stage: after the joint
+      epochs, its re-ranker alone on lists from its final, frozen towers, as
+      the cascade's second stage trains its own, so that the re-ranker
+      learns the lists those towers serve it (0: none;
+      `tfrs_ltttd.training.train_system`).
     batch_size: retrieval pairs per step (in-batch negatives of each other).
     list_batch_size: candidate lists per step.
     learning_rate: Adam's learning rate.
@@ -56,6 +61,7 @@ class TrainConfig:
 
   epochs: int = setting(3, POSITIVE_INT)
   rerank_epochs: int = setting(0, NON_NEGATIVE_INT)
+  closing_epochs: int = setting(0, NON_NEGATIVE_INT)
   batch_size: int = setting(256, POSITIVE_INT)
   list_batch_size: int = setting(128, POSITIVE_INT)
   learning_rate: float = setting(1e-3, POSITIVE)

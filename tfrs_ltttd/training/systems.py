@@ -9,7 +9,7 @@ import tensorflow as tf
 from tfrs_ltttd.data.interactions import Interactions
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.models.ltttd import LTTTDModel
-from tfrs_ltttd.training.cascade import train_cascade
+from tfrs_ltttd.training.cascade import train_cascade, train_reranker
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.loop import fit
 
@@ -29,16 +29,18 @@ def train_system(
   """Trains `system` from scratch, seeded with `train_config.seed`.
 
   Args:
-    system: `"ltttd"` (both stages at once, `fit`) or `"cascade"` (the
-      towers, then the re-ranker on their frozen lists, `train_cascade`).
+    system: `"ltttd"` (both stages at once, `fit`, then, with
+      `train_config.closing_epochs`, its re-ranker alone on its final
+      towers' lists, `train_reranker`) or `"cascade"` (the towers, then the
+      re-ranker on their frozen lists, `train_cascade`).
     data: the interactions.
     model_config, train_config: the settings.
-    callbacks: Keras callbacks (both stages of the cascade).
+    callbacks: Keras callbacks (every stage).
     verbose: Keras verbosity.
 
   Returns:
     `(model, history)`; a cascade's history names each stage's values
-    `l1_*` and `l2_*`.
+    `l1_*` and `l2_*`, LT-TTD's those of its closing stage `closing_*`.
 
   Raises:
     ValueError: for a system not in `SYSTEMS`.
@@ -59,7 +61,12 @@ def train_system(
   tf.keras.utils.set_random_seed(train_config.seed)
   if system == "ltttd":
     model = LTTTDModel.from_data(data, model_config)
-    return model, fit(model, data, train_config, callbacks, verbose)
+    history = fit(model, data, train_config, callbacks, verbose)
+    if train_config.closing_epochs:
+      closing = train_reranker(model, data, train_config,
+                               train_config.closing_epochs, callbacks, verbose)
+      history.update({f"closing_{k}": v for k, v in closing.items()})
+    return model, history
   model, stages = train_cascade(data, model_config, train_config, callbacks,
                                 verbose)
   history = {f"l1_{k}": v for k, v in stages["l1"].items()}
