@@ -16,7 +16,7 @@ from typing import Any, Dict, List
 from tfrs_ltttd._io import atomic_path
 from tfrs_ltttd.evaluation import lifts
 from tfrs_ltttd.experiments.compare import HEADLINE, RECALL_KS
-from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS
+from tfrs_ltttd.training.systems import RERANKER_EPOCHS, SYSTEM_NAMES, SYSTEMS
 
 
 def _cell(result, column, key):
@@ -103,19 +103,18 @@ def system_line(result: Dict[str, Any]) -> str:
           "higher than LT-TTD).")
 
 
-# Each system's re-ranker stage on its frozen towers: the setting that
-# holds its epochs, and how the report names it.
+# How the report names each system's re-ranker stage on its frozen towers.
 RERANKER_STAGES = {
-    "cascade": ("rerank_epochs", "the cascade's re-ranker stage"),
-    "ltttd": ("closing_epochs", "LT-TTD's closing stage (its re-ranker "
-              "alone on its final towers' lists; 0: none)")}
+    "cascade": "the cascade's re-ranker stage",
+    "ltttd": "LT-TTD's closing stage (its re-ranker alone on its final "
+             "towers' lists; 0: none)"}
 
 
 def reranker_epochs_line(result: Dict[str, Any], system: str) -> str:
   """How many epochs `system`'s re-ranker stage trained, and why: the
   validation score after each epoch of that stage (`tuning.choose_settings`,
   stage 4), or the value given on the command line."""
-  setting, stage = RERANKER_STAGES[system]
+  setting, stage = RERANKER_EPOCHS[system], RERANKER_STAGES[system]
   tuned = result["tuning"]
   best = tuned["chosen"][setting]
   used = result["train_config"].get(setting, best)
@@ -170,8 +169,8 @@ def markdown(result: Dict[str, Any], title: str) -> str:
                                        "item_item_weight", "system")) + "."]
     if "systems" in result["tuning"]:
       lines += ["", system_line(result)]
-    for system, (setting, _) in RERANKER_STAGES.items():
-      if result["tuning"].get(setting):
+    for system in RERANKER_STAGES:
+      if result["tuning"].get(RERANKER_EPOCHS[system]):
         lines += ["", reranker_epochs_line(result, system)]
     if result["tuning"].get("note"):
       lines += ["", result["tuning"]["note"]]

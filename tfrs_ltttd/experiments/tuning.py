@@ -41,7 +41,8 @@ from tfrs_ltttd.models.ltttd import LTTTDModel
 from tfrs_ltttd.settings import (NON_NEGATIVE, NON_NEGATIVE_INT, OPEN_SHARE,
                                  POSITIVE_INT, SHARE, check, setting)
 from tfrs_ltttd.training.config import TrainConfig
-from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS, train_system
+from tfrs_ltttd.training.systems import (RERANKER_EPOCHS, SYSTEM_NAMES, SYSTEMS,
+                                         train_system)
 
 VALIDATION_K = 100
 # The item-item table `ltttd evaluate` builds unless told otherwise: EASE's
@@ -501,10 +502,10 @@ def choose_settings(
   # 4. Each system's re-ranker stage on its frozen towers, its epochs read
   # off its validation curve (LT-TTD's closing stage from 0: none), then how
   # much of each re-ranker's correction (and of the item-item term) to serve.
-  stages = {"ltttd": ("closing_epochs", "closing stage"),
-            "cascade": ("rerank_epochs", "re-ranker stage")}
   runs = {}
-  for system, (setting_name, stage) in stages.items():
+  for system, stage in (("ltttd", "closing stage"),
+                        ("cascade", "re-ranker stage")):
+    setting_name = RERANKER_EPOCHS[system]
     stopping = _RerankerEpochs(validation, k, weights,
                                from_start=system == "ltttd")
     model = _trained(validation, chosen_model, dataclasses.replace(

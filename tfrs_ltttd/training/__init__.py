@@ -7,4 +7,5 @@ from tfrs_ltttd.training.cascade import train_cascade, train_reranker
 from tfrs_ltttd.training.config import TrainConfig
 from tfrs_ltttd.training.loop import (epoch_dataset, epoch_examples, fit,
                                       hard_candidates)
-from tfrs_ltttd.training.systems import SYSTEM_NAMES, SYSTEMS, train_system
+from tfrs_ltttd.training.systems import (RERANKER_EPOCHS, SYSTEM_NAMES, SYSTEMS,
+                                         train_system)

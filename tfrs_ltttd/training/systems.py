@@ -16,6 +16,10 @@ from tfrs_ltttd.training.loop import fit
 SYSTEMS = ("ltttd", "cascade")
 # How reports and progress lines name each system.
 SYSTEM_NAMES = {"ltttd": "LT-TTD", "cascade": "the cascade"}
+# The `TrainConfig` field that holds the epochs of each system's re-ranker
+# stage on its frozen towers (`train_reranker`): LT-TTD's closing stage, the
+# cascade's second.
+RERANKER_EPOCHS = {"ltttd": "closing_epochs", "cascade": "rerank_epochs"}
 
 
 def train_system(
