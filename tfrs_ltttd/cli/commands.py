@@ -28,7 +28,8 @@ def train_model(args: argparse.Namespace):
   # Settings are checked before any data is read or generated.
   model_config = ModelConfig(
       gamma=args.gamma, dropout=args.dropout,
-      item_item_neighbours=args.item_item_neighbours)
+      item_item_neighbours=args.item_item_neighbours,
+      history_matches=args.history_matches)
   train_config = TrainConfig(
       epochs=args.epochs, seed=args.seed, batch_size=args.batch_size,
       list_batch_size=args.list_batch_size,
@@ -229,7 +230,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
       temperature=args.temperature, dropout=args.dropout,
       history_length=(args.history_length if args.history_length is not None
                       else ModelConfig.history_length),
-      item_item_neighbours=args.item_item_neighbours or 0)
+      item_item_neighbours=args.item_item_neighbours or 0,
+      history_matches=args.history_matches)
   train_config = TrainConfig(
       epochs=args.epochs or 1, rerank_epochs=args.rerank_epochs or 0,
       closing_epochs=args.closing_epochs or 0,

@@ -83,6 +83,11 @@ def _add_run_flags(parser: argparse.ArgumentParser) -> None:
   group.add_argument("--dropout", type=_field(ModelConfig, "dropout"),
                      default=ModelConfig.dropout,
                      help="the re-ranker's dropout (default %(default)s)")
+  group.add_argument("--no-history-matches", dest="history_matches",
+                     action="store_false",
+                     help="the re-ranker does not read which of the user's "
+                     "past items share each categorical item feature "
+                     "(brand, category, genres) with a candidate")
   group.add_argument("--deterministic", action="store_true",
                      help="deterministic TensorFlow kernels (slower): with "
                      "--dropout 0, a resumed run ends bitwise equal to an "

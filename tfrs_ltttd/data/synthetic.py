@@ -8,7 +8,12 @@ planted ways, so that a user's history says more than the user id:
 - drifting interests: the user's latent slides from one taste (its segment)
   to a second one over its timeline, so the latest picks tell the current
   taste best;
-- sequences: the category of the previous pick is more likely again.
+- sequences: the category of the previous pick is more likely again;
+- brand loyalty: an item of a brand the user has picked before is more
+  likely. Brands are many (each a handful of items within one category), so
+  a dot product of a pooled history and an item vector blurs which brands a
+  user has picked, while a model that matches each candidate's brand
+  against the history's sees it exactly.
 
 Because the utility is known, tests can check that a model learns it, and the
 package needs no download to run.
@@ -34,6 +39,8 @@ class SyntheticConfig:
     num_items: number of items in the catalogue.
     num_segments: user segments (a categorical user feature).
     num_categories: item categories (a categorical item feature).
+    brands_per_category: brands within each category (the categorical item
+      feature `item_brand`; an item's brand is one of its category's).
     latent_dim: dimension of the planted user and item latents.
     interactions_per_user: mean number of interactions per user (at least 5).
     test_fraction: share of each user's last interactions held out.
@@ -44,6 +51,7 @@ class SyntheticConfig:
     drift: how far a user's taste moves, from 0 (a fixed taste) to 1 (from
       its first taste all the way to its second over its timeline).
     stickiness: utility bonus of the previous pick's category.
+    brand_loyalty: utility bonus of the brands of the user's earlier picks.
     temperature: softness of the choice; lower is more deterministic.
     seed: the random seed; the same seed gives the same data.
   """
@@ -52,6 +60,7 @@ class SyntheticConfig:
   num_items: int = setting(1000, POSITIVE_INT)
   num_segments: int = setting(6, POSITIVE_INT)
   num_categories: int = setting(12, POSITIVE_INT)
+  brands_per_category: int = setting(12, POSITIVE_INT)
   latent_dim: int = setting(8, POSITIVE_INT)
   interactions_per_user: int = setting(20, Range(low=5, integer=True))
   test_fraction: float = setting(0.2, OPEN_SHARE)
@@ -60,6 +69,7 @@ class SyntheticConfig:
   noise: float = setting(0.5, NON_NEGATIVE)
   drift: float = setting(1.0, Range(low=0, high=1))
   stickiness: float = setting(1.0, Range())
+  brand_loyalty: float = setting(1.0, Range())
   temperature: float = setting(0.5, POSITIVE)
   seed: int = setting(0, SEED)
 
@@ -74,7 +84,8 @@ class SyntheticConfig:
 @dataclasses.dataclass(frozen=True)
 class SyntheticData(Interactions):
   """`Interactions` plus the planted truth: `utility[u, i]` of every pair,
-  at the midpoint of the user's timeline and without the sequence term."""
+  at the midpoint of the user's timeline and without the sequence and brand
+  terms."""
 
   utility: np.ndarray = dataclasses.field(default=None, repr=False)
 
@@ -84,7 +95,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
 
   User features: `user_id` (int64), `user_segment` (str, the segment of the
   first taste), `user_age` (float32). Item features: `item_id` (int64),
-  `item_category` (str), `item_price` (float32). Labels are graded: 2 for the
+  `item_category` (str), `item_brand` (str), `item_price` (float32). Labels are graded: 2 for the
   top 30 % of a user's picks by their utility when picked, 1 for the rest.
   Each interaction has a `timestamp` (seconds).
 
@@ -120,6 +131,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
   age_z = (age - 44.0) / 15.0
   price_z = (np.log(price) - 3.0) / 0.8
   popularity = -np.log1p(rng.permutation(c.num_items)) * c.popularity
+  brand = category * c.brands_per_category + rng.integers(
+      0, c.brands_per_category, c.num_items)
   static = (popularity[None, :]
             - c.price_affinity * np.abs(age_z[:, None] - price_z[None, :]))
 
@@ -130,6 +143,8 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
   counts = np.clip(rng.poisson(c.interactions_per_user, c.num_users), 5,
                    2 * c.interactions_per_user)
   picked = np.zeros((c.num_users, c.num_items), bool)
+  loyal = np.zeros((c.num_users, c.num_categories * c.brands_per_category),
+                   bool)  # the brands each user has picked
   picks = np.full((c.num_users, counts.max()), -1, np.int64)
   value = np.zeros(picks.shape, np.float32)
   previous = np.full(c.num_users, -1)
@@ -140,12 +155,14 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
     utility_t += c.stickiness * (
         (category[None, :] == category[previous[active]][:, None])
         & (previous[active] >= 0)[:, None])
+    utility_t += c.brand_loyalty * loyal[active][:, brand]
     noisy = utility_t / c.temperature + rng.gumbel(size=utility_t.shape)
     noisy[picked[active]] = -np.inf
     choice = np.argmax(noisy, axis=1)
     picks[active, t] = choice
     value[active, t] = utility_t[np.arange(len(active)), choice]
     picked[active, choice] = True
+    loyal[active, brand[choice]] = True
     previous[active] = choice
   utility = (taste(np.arange(c.num_users), np.full(c.num_users, 0.5)) @ item_latent.T / np.sqrt(k)
              + static).astype(np.float32)
@@ -183,6 +200,7 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
       items={
           "item_id": np.arange(c.num_items, dtype=np.int64),
           "item_category": np.array([f"c{x}" for x in category]),
+          "item_brand": np.array([f"b{x}" for x in brand]),
           "item_price": price,
       },
       train=split(train_mask),

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Dict, Mapping, Tuple
 
 import numpy as np
+import tensorflow as tf
 
 #: Query features holding the user's last H item ids `[batch, H]` (padded with
 #: -1, or "" for string ids) and their labels `[batch, H]`.
@@ -54,3 +55,30 @@ def describe_features(
     else:
       vocabularies[name] = [str(v) for v in np.unique(values.astype(str))]
   return vocabularies, numeric
+
+
+def row_table(vocabulary: np.ndarray) -> tf.lookup.StaticHashTable:
+  """A table from each id of `vocabulary` to its row (-1 for any other id)."""
+  vocabulary = np.asarray(vocabulary)
+  keys = (vocabulary.astype(str) if vocabulary.dtype.kind in "US"
+          else vocabulary.astype(np.int64))
+  return tf.lookup.StaticHashTable(
+      tf.lookup.KeyValueTensorInitializer(
+          tf.constant(keys), tf.range(len(vocabulary), dtype=tf.int64)),
+      default_value=-1)
+
+
+def rows_of(table: tf.lookup.StaticHashTable, ids: tf.Tensor,
+            owner: str) -> tf.Tensor:
+  """The rows of `ids` in `table` (`row_table`), -1 for unknown ids and
+  padding; integer ids of any width are read as int64.
+
+  Raises:
+    ValueError: when string ids meet integer ones; `owner` names the caller.
+  """
+  if ids.dtype != table.key_dtype:
+    if ids.dtype == tf.string or table.key_dtype == tf.string:
+      raise ValueError(f"{owner}: ids are {ids.dtype.name}, the "
+                       f"vocabulary {table.key_dtype.name}.")
+    ids = tf.cast(ids, table.key_dtype)
+  return table.lookup(ids)

@@ -7,6 +7,8 @@ from typing import Any, Dict, Sequence, Tuple
 import numpy as np
 import tensorflow as tf
 
+from tfrs_ltttd.layers.features import row_table, rows_of
+
 
 def ease_weights(x: np.ndarray, l2: float) -> np.ndarray:
   """EASE's item-item weights `B` `[num_items, num_items]` (float32).
@@ -145,13 +147,7 @@ class ItemItemScores(tf.keras.layers.Layer):
           f"ItemItemScores: num_neighbours must be >= 1, got {num_neighbours}.")
     self.vocabulary = vocabulary
     self.num_neighbours = int(num_neighbours)
-    string = vocabulary.dtype.kind in "US"
-    keys = tf.constant(vocabulary.astype(str) if string
-                       else vocabulary.astype(np.int64))
-    self._row_of = tf.lookup.StaticHashTable(
-        tf.lookup.KeyValueTensorInitializer(
-            keys, tf.range(len(vocabulary), dtype=tf.int64)),
-        default_value=-1)
+    self._row_of = row_table(vocabulary)
     shape = (len(vocabulary), self.num_neighbours)
     self.neighbours = self.add_weight(
         name="neighbours", shape=shape, dtype=tf.int64, trainable=False,
@@ -183,12 +179,7 @@ class ItemItemScores(tf.keras.layers.Layer):
     self.neighbour_weights.assign(np.where(rows >= 0, values, 0.0))
 
   def _rows(self, ids: tf.Tensor) -> tf.Tensor:
-    if ids.dtype != self._row_of.key_dtype:
-      if ids.dtype == tf.string or self._row_of.key_dtype == tf.string:
-        raise ValueError(f"ItemItemScores: ids are {ids.dtype.name}, the "
-                         f"vocabulary {self._row_of.key_dtype.name}.")
-      ids = tf.cast(ids, self._row_of.key_dtype)
-    return self._row_of.lookup(ids)
+    return rows_of(self._row_of, ids, "ItemItemScores")
 
   def call(self, history_ids: tf.Tensor, candidate_ids: tf.Tensor
            ) -> tf.Tensor:

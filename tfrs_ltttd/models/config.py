@@ -39,6 +39,10 @@ class ModelConfig:
       the list, with the towers' own scores plus `teacher_item_item_weight`
       times the item-item term as teacher (the transformer scores lists
       only); needs `teacher_item_item_weight > 0`.
+    history_matches: the transformer reads, for each candidate, the share
+      of the user's history that shares each categorical item attribute
+      with it and whether the latest item does (`layers.HistoryMatches`;
+      needs a history, and items with a categorical feature besides the id).
   """
 
   output_dim: int = setting(32, POSITIVE_INT)
@@ -61,6 +65,7 @@ class ModelConfig:
   item_item_l2: float = setting(200.0, POSITIVE)
   teacher_item_item_weight: float = setting(0.0, NON_NEGATIVE)
   wide_distillation: bool = False
+  history_matches: bool = True
 
   def __post_init__(self):
     check(self)

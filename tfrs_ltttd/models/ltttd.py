@@ -13,6 +13,7 @@ from tfrs_ltttd.data.interactions import interaction_matrix
 from tfrs_ltttd.layers.features import HISTORY_IDS, describe_features
 from tfrs_ltttd.layers.item_item import (ItemItemScores, ease_weights,
                                          scaled_like, top_neighbours)
+from tfrs_ltttd.layers.matches import HistoryMatches, item_attributes
 from tfrs_ltttd.layers.towers import ItemTower, QueryTower
 from tfrs_ltttd.models.config import ModelConfig
 from tfrs_ltttd.layers.transformer import ListwiseTransformer
@@ -72,6 +73,9 @@ class LTTTDModel(tfrs.Model):
     teacher_item_item_weight: the distillation teacher is the transformer's
       scores plus this weight times the item-item term (needs `item_item`);
       0: the transformer alone.
+    history_matches: what of the user's history shares each attribute with
+      a candidate (`HistoryMatches`), read by the transformer beside the
+      candidate's side features; None: not read.
     **kwargs: passed to `tfrs.Model`.
 
   Example:
@@ -100,6 +104,7 @@ class LTTTDModel(tfrs.Model):
       ranking_gradient_to_towers: bool = False,
       item_item: Optional[ItemItemScores] = None,
       teacher_item_item_weight: float = 0.0,
+      history_matches: Optional[HistoryMatches] = None,
       **kwargs,
   ):
     super().__init__(**kwargs)
@@ -121,6 +126,7 @@ class LTTTDModel(tfrs.Model):
     self.ranking_gradient_to_towers = ranking_gradient_to_towers
     self.item_item = item_item
     self.teacher_item_item_weight = float(teacher_item_item_weight)
+    self.history_matches = history_matches
 
   @classmethod
   def from_data(cls, data, config: Optional[ModelConfig] = None
@@ -169,11 +175,23 @@ class LTTTDModel(tfrs.Model):
                                  name="item_item")
       item_item.set_table(*item_item_table(data, config.item_item_l2,
                                            config.item_item_neighbours))
+    matches = None
+    attributes = (item_attributes(data.items, data.item_id_feature)
+                  if config.history_matches and config.history_length else {})
+    if attributes:
+      matches = HistoryMatches(
+          data.items[data.item_id_feature],
+          {name: (values.shape[1], size)
+           for name, (values, size) in attributes.items()},
+          name="history_matches")
+      matches.set_tables({name: values
+                          for name, (values, _) in attributes.items()})
     return cls(towers["query_tower"], towers["item_tower"], transformer, task,
                item_id_feature=data.item_id_feature,
                ranking_gradient_to_towers=config.ranking_gradient_to_towers,
                item_item=item_item,
-               teacher_item_item_weight=config.teacher_item_item_weight)
+               teacher_item_item_weight=config.teacher_item_item_weight,
+               history_matches=matches)
 
   def set_served_weights(self, correction_weight: float,
                          item_item_weight: float = 0.0) -> None:
@@ -232,6 +250,10 @@ class LTTTDModel(tfrs.Model):
     if mask is None:
       mask = tf.ones(tf.shape(c)[:2], tf.bool)
     s = self.tower_scores(q, c)
+    if self.history_matches is not None:
+      r_c = tf.concat([r_c, self.history_matches(
+          query_features[HISTORY_IDS],
+          candidate_features[self.item_id_feature])], axis=-1)
     read = {"query": q, "candidates": c, "scores": s, "query_residual": r_q,
             "candidate_residuals": r_c}
     if self.transformer.use_history:

@@ -137,6 +137,7 @@ class Recommender(tf.Module):
     self.query_tower = model.query_tower
     self.transformer = model.transformer
     self.item_item = getattr(model, "item_item", None)
+    self.history_matches = getattr(model, "history_matches", None)
     self._tau = float(model.task.retrieval_temperature)
     rows = np.arange(len(ids), dtype=np.int64)
     self.index = build_index(embeddings, rows, kind=index, k=num_candidates,
@@ -260,6 +261,9 @@ class Recommender(tf.Module):
     q = query["embedding"]
     c = self._item_embeddings(rows)
     r_c = tf.gather(self.item_residuals, rows)
+    if self.history_matches is not None:
+      r_c = tf.concat([r_c, self.history_matches(
+          features[HISTORY_IDS], tf.gather(self.item_ids, rows))], axis=-1)
     s = tf.einsum("bd,bld->bl", q, c) / self._tau
     inputs = {"query": q, "candidates": c, "scores": s, "mask": mask,
               "query_residual": query["residual"], "candidate_residuals": r_c}

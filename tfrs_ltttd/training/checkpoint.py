@@ -84,8 +84,10 @@ def load(path: str | os.PathLike) -> Tuple[object, object]:
     kind = configs.get("data_kind", "synthetic")
     source = (tables.TableSource(**configs["data"]) if kind == "tables" else
               synthetic.SyntheticConfig(**configs["data"]))
-    model_config = ModelConfig(**{**configs["model"], "hidden_units": tuple(
-        configs["model"]["hidden_units"])})
+    # A checkpoint written before history matches existed has none.
+    model_config = ModelConfig(**{
+        "history_matches": False, **configs["model"],
+        "hidden_units": tuple(configs["model"]["hidden_units"])})
   except (KeyError, TypeError, ValueError) as error:
     raise ValueError(f"{config_file}: not a valid checkpoint config "
                      f"({error})") from None

@@ -1,0 +1,202 @@
+"""History matches: how much of a user's history shares each item attribute
+with a candidate."""
+
+from __future__ import annotations
+
+from typing import Any, Dict, Mapping, Sequence, Tuple
+
+import numpy as np
+import tensorflow as tf
+
+from tfrs_ltttd.layers.features import describe_features, row_table, rows_of
+
+#: The features `HistoryMatches` gives per attribute, in order.
+MATCH_FEATURES = ("share", "latest")
+
+
+def item_attributes(items: Mapping[str, np.ndarray], item_id_feature: str
+                    ) -> Dict[str, Tuple[np.ndarray, int]]:
+  """Each item's values of its categorical attributes, as value indices.
+
+  An attribute is a categorical item feature other than the id (a string or
+  integer column: one value per item; the empty string is none), or the 0/1
+  flags `<name>_<value>` that a multi-valued column becomes (one attribute
+  `<name>`: the values whose flag is 1). Numeric features are not
+  attributes.
+
+  Args:
+    items: the item feature table (`Interactions.items`).
+    item_id_feature: the id column, left out.
+
+  Returns:
+    attribute name -> `(values [num_items, M] int64, num_values)`: row `i`
+    holds item `i`'s value indices in `[0, num_values)`, padded with -1 to
+    the most values any item has (`M`, at least 1).
+
+  Example:
+
+  >>> values, size = item_attributes(
+  ...     {"id": np.array([7, 8]), "genre_a": np.array([1., 1.]),
+  ...      "genre_b": np.array([0., 1.])}, "id")["genre"]
+  >>> values.tolist(), size
+  ([[0, -1], [0, 1]], 2)
+  """
+  vocabularies, numeric = describe_features(items)
+  flags: Dict[str, list] = {}
+  for name, (mean, variance) in numeric.items():
+    values = np.asarray(items[name])
+    if (mean, variance) == (0.0, 1.0) and np.isin(values, (0.0, 1.0)).all():
+      flags.setdefault(name.rsplit("_", 1)[0], []).append(values > 0.5)
+  out = {}
+  for name, vocabulary in vocabularies.items():
+    if name == item_id_feature:
+      continue
+    column = np.asarray(items[name])
+    known = [v for v in vocabulary if v != ""]
+    index = {v: i for i, v in enumerate(known)}
+    rows = [index.get(v if isinstance(v, int) else str(v), -1)
+            for v in column.tolist()]
+    out[name] = (np.asarray(rows, np.int64)[:, None], max(len(known), 1))
+  for name, columns in flags.items():
+    held = np.stack(columns, axis=1)  # [num_items, num_values]
+    width = max(int(held.sum(axis=1).max(initial=0)), 1)
+    values = np.full((len(held), width), -1, np.int64)
+    for row, cols in enumerate(held):
+      found = np.flatnonzero(cols)
+      values[row, :len(found)] = found
+    out[name] = (values, held.shape[1])
+  return out
+
+
+@tf.keras.utils.register_keras_serializable(package="tfrs_ltttd")
+class HistoryMatches(tf.keras.layers.Layer):
+  """How much of a user's history shares each attribute with a candidate.
+
+  For each attribute (a category, a brand, the genres; `item_attributes`)
+  and each candidate `j`, two features (`MATCH_FEATURES`):
+
+  - `share`: the share of the history's real items holding a value of
+    `j`'s, averaged over `j`'s values (0 for an item with none);
+  - `latest`: 1 if the most recent history item holds a value of `j`'s.
+
+  These are the crosses of a candidate with the history that a dot product
+  of two pooled vectors blurs (a brand among hundreds that the user bought
+  before), given to the re-ranker as they are. They read only the history
+  a query carries, so a training list's features see nothing of its
+  positive. Stock ops only: the tables are non-trainable variables, and a
+  query holds `H x M` values per attribute whatever the list or catalogue
+  size.
+
+  Args:
+    vocabulary: the item ids, in row order.
+    attributes: attribute name -> `(max_values, num_values)`, the shapes
+      of its table (`item_attributes` gives the tables).
+    **kwargs: passed to `tf.keras.layers.Layer`.
+
+  Call args:
+    history_ids: `[B, H]` item ids, most recent first; padding (-1, or ""
+      for string ids) and unknown ids count as no item.
+    candidate_ids: `[B, L]` item ids; padding and unknown ids get zeros.
+
+  Returns:
+    `[B, L, 2 * num_attributes]` float32: for each attribute in sorted
+    order, its `share` and `latest`.
+
+  Example:
+
+  >>> layer = HistoryMatches([10, 11, 12], {"brand": (1, 2)})
+  >>> layer.set_tables({"brand": np.array([[0], [1], [0]])})
+  >>> layer(tf.constant([[12, 11, -1]]), tf.constant([[10, 11]])).numpy()
+  array([[[0.5, 1. ],
+          [0.5, 0. ]]], dtype=float32)
+  """
+
+  def __init__(self, vocabulary: Sequence[Any],
+               attributes: Mapping[str, Sequence[int]], **kwargs):
+    super().__init__(**kwargs)
+    vocabulary = np.asarray(vocabulary)
+    if vocabulary.ndim != 1 or not len(vocabulary):
+      raise ValueError("HistoryMatches: vocabulary must be a non-empty list "
+                       f"of item ids, got shape {vocabulary.shape}.")
+    if not attributes:
+      raise ValueError("HistoryMatches: no attributes to match (the items "
+                       "have no categorical feature besides the id).")
+    self.vocabulary = vocabulary
+    self.attributes = {name: (int(m), int(v))
+                       for name, (m, v) in sorted(attributes.items())}
+    for name, (width, size) in self.attributes.items():
+      if width < 1 or size < 1:
+        raise ValueError(f"HistoryMatches: attribute '{name}' needs "
+                         f"max_values and num_values >= 1, got {width}, "
+                         f"{size}.")
+    self._row_of = row_table(vocabulary)
+    self.tables = {
+        name: self.add_weight(
+            name=f"{name}_values", shape=(len(vocabulary), width),
+            dtype=tf.int64, trainable=False,
+            initializer=tf.keras.initializers.Constant(-1))
+        for name, (width, _) in self.attributes.items()}
+
+  @property
+  def output_dim(self) -> int:
+    return len(MATCH_FEATURES) * len(self.attributes)
+
+  def set_tables(self, tables: Mapping[str, np.ndarray]) -> None:
+    """Sets each attribute's values `[num_items, max_values]` (value
+    indices, -1: none), as `item_attributes` gives them."""
+    if set(tables) != set(self.attributes):
+      raise ValueError(f"HistoryMatches.set_tables: expected the attributes "
+                       f"{sorted(self.attributes)}, got {sorted(tables)}.")
+    for name, (width, size) in self.attributes.items():
+      values = np.asarray(tables[name], np.int64)
+      if values.shape != (len(self.vocabulary), width):
+        raise ValueError(f"HistoryMatches.set_tables: '{name}' must be "
+                         f"{(len(self.vocabulary), width)}, got "
+                         f"{values.shape}.")
+      if values.min() < -1 or values.max() >= size:
+        raise ValueError(f"HistoryMatches.set_tables: '{name}' values must "
+                         f"be in [0, {size}) or -1.")
+      self.tables[name].assign(values)
+
+  def call(self, history_ids: tf.Tensor, candidate_ids: tf.Tensor
+           ) -> tf.Tensor:
+    history = rows_of(self._row_of, history_ids, "HistoryMatches")
+    candidates = rows_of(self._row_of, candidate_ids, "HistoryMatches")
+    real = tf.cast(history >= 0, tf.float32)  # [B, H]
+    count = tf.maximum(tf.reduce_sum(real, axis=1, keepdims=True), 1.0)
+    batch = tf.shape(history, out_type=tf.int64)[0]
+    features = []
+    for name, (_, size) in self.attributes.items():
+      table = self.tables[name]
+      held = tf.gather(table, tf.maximum(history, 0))  # [B, H, M]
+      # Per query, the history items holding each value: a segment sum
+      # over (query, value) keys, [B, V], not a one-hot of every token.
+      valid = (held >= 0) & (history >= 0)[..., None]
+      keys = tf.range(batch)[:, None, None] * size + tf.maximum(held, 0)
+
+      def profile(weights):
+        sums = tf.math.unsorted_segment_sum(
+            tf.reshape(tf.where(valid, weights, 0.0), [-1]),
+            tf.reshape(keys, [-1]), batch * size)
+        return tf.reshape(sums, [-1, size])
+
+      ones = tf.ones_like(held, tf.float32)
+      share = profile(ones) / count
+      latest = tf.minimum(profile(tf.concat(
+          [ones[:, :1], tf.zeros_like(ones[:, 1:])], axis=1)), 1.0)
+      values = tf.gather(table, tf.maximum(candidates, 0))  # [B, L, M]
+      has = tf.cast((values >= 0) & (candidates >= 0)[..., None], tf.float32)
+      safe = tf.maximum(values, 0)
+      per_value = tf.gather(share, safe, batch_dims=1) * has
+      features.append(tf.math.divide_no_nan(
+          tf.reduce_sum(per_value, axis=-1), tf.reduce_sum(has, axis=-1)))
+      features.append(tf.reduce_max(
+          tf.gather(latest, safe, batch_dims=1) * has, axis=-1))
+    return tf.stack(features, axis=-1)
+
+  def get_config(self) -> Dict[str, Any]:
+    config = super().get_config()
+    config.update({"vocabulary": self.vocabulary.tolist(),
+                   "attributes": {n: list(a)
+                                  for n, a in self.attributes.items()}})
+    return config
