@@ -84,8 +84,8 @@ class HistoryMatches(tf.keras.layers.Layer):
   before), given to the re-ranker as they are. They read only the history
   a query carries, so a training list's features see nothing of its
   positive. Stock ops only: the tables are non-trainable variables, and a
-  query holds `H x M` values per attribute whatever the list or catalogue
-  size.
+  query holds `(H + L) x M` values per attribute whatever the catalogue
+  size or the number of values (`M`: the most values an item has).
 
   Args:
     vocabulary: the item ids, in row order.
@@ -165,33 +165,34 @@ class HistoryMatches(tf.keras.layers.Layer):
     real = tf.cast(history >= 0, tf.float32)  # [B, H]
     count = tf.maximum(tf.reduce_sum(real, axis=1, keepdims=True), 1.0)
     batch = tf.shape(history, out_type=tf.int64)[0]
+    query = tf.range(batch)[:, None, None]
     features = []
     for name, (_, size) in self.attributes.items():
       table = self.tables[name]
       held = tf.gather(table, tf.maximum(history, 0))  # [B, H, M]
-      # Per query, the history items holding each value: a segment sum
-      # over (query, value) keys, [B, V], not a one-hot of every token.
-      valid = (held >= 0) & (history >= 0)[..., None]
-      keys = tf.range(batch)[:, None, None] * size + tf.maximum(held, 0)
-
-      def profile(weights):
-        sums = tf.math.unsorted_segment_sum(
-            tf.reshape(tf.where(valid, weights, 0.0), [-1]),
-            tf.reshape(keys, [-1]), batch * size)
-        return tf.reshape(sums, [-1, size])
-
-      ones = tf.ones_like(held, tf.float32)
-      share = profile(ones) / count
-      latest = tf.minimum(profile(tf.concat(
-          [ones[:, :1], tf.zeros_like(ones[:, 1:])], axis=1)), 1.0)
+      held = tf.where((held >= 0) & (history >= 0)[..., None], held, -1)
       values = tf.gather(table, tf.maximum(candidates, 0))  # [B, L, M]
-      has = tf.cast((values >= 0) & (candidates >= 0)[..., None], tf.float32)
-      safe = tf.maximum(values, 0)
-      per_value = tf.gather(share, safe, batch_dims=1) * has
+      values = tf.where((values >= 0) & (candidates >= 0)[..., None],
+                        values, -1)
+      has = tf.cast(values >= 0, tf.float32)
+      # How many history items hold each candidate value: the (query,
+      # value) keys of the history sorted once, each candidate's found by
+      # binary search, so memory grows with H and L, not with the number
+      # of values an attribute has.
+      keys = tf.sort(tf.reshape(tf.where(
+          held >= 0, query * size + held, -1), [1, -1]))
+      wanted = tf.reshape(query * size + tf.maximum(values, 0), [1, -1])
+      found = tf.reshape(
+          tf.searchsorted(keys, wanted, side="right")
+          - tf.searchsorted(keys, wanted, side="left"), tf.shape(values))
+      per_value = tf.cast(found, tf.float32) / count[..., None] * has
       features.append(tf.math.divide_no_nan(
           tf.reduce_sum(per_value, axis=-1), tf.reduce_sum(has, axis=-1)))
-      features.append(tf.reduce_max(
-          tf.gather(latest, safe, batch_dims=1) * has, axis=-1))
+      # The latest item (slot 0) holds one of the candidate's values.
+      latest = tf.reduce_any(
+          (values[:, :, :, None] == held[:, None, :1, :])
+          & (values >= 0)[..., None], axis=[2, 3])
+      features.append(tf.cast(latest, tf.float32))
     return tf.stack(features, axis=-1)
 
   def get_config(self) -> Dict[str, Any]:
