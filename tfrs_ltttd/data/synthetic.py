@@ -95,9 +95,10 @@ def generate(config: SyntheticConfig = SyntheticConfig()) -> SyntheticData:
 
   User features: `user_id` (int64), `user_segment` (str, the segment of the
   first taste), `user_age` (float32). Item features: `item_id` (int64),
-  `item_category` (str), `item_brand` (str), `item_price` (float32). Labels are graded: 2 for the
-  top 30 % of a user's picks by their utility when picked, 1 for the rest.
-  Each interaction has a `timestamp` (seconds).
+  `item_category` (str), `item_brand` (str), `item_price` (float32).
+  Labels are graded: 2 for the top 30 % of a user's picks by their utility
+  when picked, 1 for the rest. Each interaction has a `timestamp`
+  (seconds).
 
   Args:
     config: sizes, strengths and seed.
