@@ -10,10 +10,6 @@ import tensorflow as tf
 
 from tfrs_ltttd.layers.features import describe_features, row_table, rows_of
 
-#: The features `HistoryMatches` gives per attribute, in order.
-MATCH_FEATURES = ("share", "latest")
-
-
 def item_attributes(items: Mapping[str, np.ndarray], item_id_feature: str
                     ) -> Dict[str, Tuple[np.ndarray, int]]:
   """Each item's values of its categorical attributes, as value indices.
@@ -52,19 +48,21 @@ def item_attributes(items: Mapping[str, np.ndarray], item_id_feature: str
     if name == item_id_feature:
       continue
     column = np.asarray(items[name])
-    known = [v for v in vocabulary if v != ""]
-    index = {v: i for i, v in enumerate(known)}
-    rows = [index.get(v if isinstance(v, int) else str(v), -1)
-            for v in column.tolist()]
-    out[name] = (np.asarray(rows, np.int64)[:, None], max(len(known), 1))
+    if isinstance(vocabulary[0], str):  # describe_features' sorted values
+      column = column.astype(str)
+    known = np.asarray([v for v in vocabulary if v != ""])
+    at = np.minimum(np.searchsorted(known, column), max(len(known) - 1, 0))
+    found = (known[at] == column) if len(known) else np.zeros(len(column),
+                                                               bool)
+    out[name] = (np.where(found, at, -1).astype(np.int64)[:, None],
+                 max(len(known), 1))
   for name, columns in flags.items():
     held = np.stack(columns, axis=1)  # [num_items, num_values]
     width = max(int(held.sum(axis=1).max(initial=0)), 1)
-    values = np.full((len(held), width), -1, np.int64)
-    for row, cols in enumerate(held):
-      found = np.flatnonzero(cols)
-      values[row, :len(found)] = found
-    out[name] = (values, held.shape[1])
+    # Each row's held values first, in order: a stable sort of "not held".
+    order = np.argsort(~held, axis=1, kind="stable")[:, :width]
+    out[name] = (np.where(np.take_along_axis(held, order, axis=1), order,
+                          -1).astype(np.int64), held.shape[1])
   return out
 
 
@@ -73,7 +71,7 @@ class HistoryMatches(tf.keras.layers.Layer):
   """How much of a user's history shares each attribute with a candidate.
 
   For each attribute (a category, a brand, the genres; `item_attributes`)
-  and each candidate `j`, two features (`MATCH_FEATURES`):
+  and each candidate `j`, two features, in this order:
 
   - `share`: the share of the history's real items holding a value of
     `j`'s, averaged over `j`'s values (0 for an item with none);
@@ -136,10 +134,6 @@ class HistoryMatches(tf.keras.layers.Layer):
             dtype=tf.int64, trainable=False,
             initializer=tf.keras.initializers.Constant(-1))
         for name, (width, _) in self.attributes.items()}
-
-  @property
-  def output_dim(self) -> int:
-    return len(MATCH_FEATURES) * len(self.attributes)
 
   def set_tables(self, tables: Mapping[str, np.ndarray]) -> None:
     """Sets each attribute's values `[num_items, max_values]` (value
