@@ -123,13 +123,14 @@ def test_a_config_naming_other_data_is_refused(checkpoints, tmp_path):
   path = _copy(checkpoints, tmp_path)
   config = path / checkpoint.CONFIG_FILE
   config.write_text(config.read_text().replace('"seed": 1', '"seed": 2'))
-  sizes = [synthetic.generate(synthetic.SyntheticConfig(
+  worlds = [synthetic.generate(synthetic.SyntheticConfig(
       num_users=80, num_items=60, interactions_per_user=8, seed=seed))
            for seed in (1, 2)]
   change = "; ".join(
-      f"{split} {len(getattr(sizes[0], split)['user'])} -> "
-      f"{len(getattr(sizes[1], split)['user'])}" for split in ("train", "test"))
-  assert sizes[0].fingerprint() != sizes[1].fingerprint()
+      f"{split} {len(getattr(worlds[0], split)['user'])} -> "
+      f"{len(getattr(worlds[1], split)['user'])}"
+      for split in ("train", "test"))
+  assert worlds[0].fingerprint() != worlds[1].fingerprint()
   with pytest.raises(ValueError, match=(
       "the data read for this checkpoint is not the data it was trained on "
       rf"\({change}\)")):
@@ -148,7 +149,7 @@ def test_a_checkpoint_from_before_history_matches_loads_without(tmp_path):
   data = synthetic.generate(config)
   without = dataclasses.replace(MODEL, history_matches=False)
   model = LTTTDModel.from_data(data, without)
-  training.fit(model, data, dataclasses.replace(TRAIN, epochs=1), verbose=0)
+  training.fit(model, data, TRAIN, verbose=0)  # one epoch
   path = checkpoint.save(model, config, without, tmp_path / "old", data=data)
   file = path / checkpoint.CONFIG_FILE
   saved = json.loads(file.read_text())
