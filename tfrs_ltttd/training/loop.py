@@ -235,6 +235,12 @@ def fit(
         first = next(iter(local))
         model(first["lists"] if "lists" in first else
               _one_item_lists(first))
+    if isinstance(model.optimizer, tf.keras.optimizers.Optimizer):
+      # The optimizer's slots too (a no-op once built): a step function that
+      # creates variables on its first call is traced twice, which costs
+      # seconds per run for this model.
+      with model.distribute_strategy.scope():
+        model.optimizer.build(model.trainable_variables)
     step = first_step if epoch == first_epoch else 0
     extra = [backup.callback(epoch, step)] if backup else []
     if parameter_server:
