@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import collections
-from typing import Callable, Hashable, TypeVar
+import weakref
+from typing import Any, Callable, Hashable, TypeVar
+
+import tensorflow as tf
 
 _T = TypeVar("_T")
 
@@ -43,3 +46,24 @@ class LastAnswers:
 
   def __len__(self) -> int:
     return len(self._answers)
+
+
+_TRACED: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def traced(owner: Any, fn: Callable[..., Any]) -> Callable[..., Any]:
+  """`tf.function(lambda *args: fn(owner, *args), reduce_retracing=True)`,
+  made once per `owner` and `fn` and kept while `owner` lives.
+
+  For a model or layer called again and again by the same run (an
+  evaluation per epoch, per setting tried): a fresh `tf.function` per call
+  would be traced at every call. `fn` must read of `owner` only what lives
+  in variables, and must not hold `owner` itself (the cache holds it
+  weakly).
+  """
+  functions = _TRACED.setdefault(owner, {})
+  if fn not in functions:
+    ref = weakref.ref(owner)
+    functions[fn] = tf.function(lambda *args: fn(ref(), *args),
+                                reduce_retracing=True)
+  return functions[fn]

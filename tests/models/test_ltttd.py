@@ -301,8 +301,17 @@ def test_the_item_item_term_joins_the_served_score_only(small_data):
   assert evaluation.lifts(full)["reranker"] == pytest.approx(
       full["ndcg@10"] / full["ndcg@10_without_correction"] - 1)
   model.item_item.set_served_weight(0.0)
-  assert evaluation.evaluate(model, small_data, k_retrieval=50)[
-      "ndcg@10"] == pytest.approx(full["ndcg@10_by_item_item_weight"]["0"])
+  at_zero = evaluation.evaluate(model, small_data, k_retrieval=50,
+                                correction_weights=(0.0,))
+  assert at_zero["ndcg@10"] == pytest.approx(
+      full["ndcg@10_by_item_item_weight"]["0"])
+  # Each item-item weight's final list, from the same pass, is the list
+  # served at that weight.
+  for weight, served_at in (("0", at_zero), ("0.5", full)):
+    row = full["by_item_item_weight"][weight]
+    for key in ("ndcg@10", "mrr", "ndcg@10_without_correction",
+                "ndcg@10_by_correction_weight"):
+      assert row[key] == pytest.approx(served_at[key]), (weight, key)
 
 
 def test_set_served_weights_sets_both_terms_and_names_a_missing_table(

@@ -6,13 +6,18 @@ from __future__ import annotations
 from typing import Any, Dict, Optional, Sequence, Tuple
 
 import numpy as np
-import tensorflow as tf
 
+from tfrs_ltttd._memo import traced
 from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions, take
 from tfrs_ltttd.evaluation import metrics
 from tfrs_ltttd.layers.transformer import PADDING_SCORE
 from tfrs_ltttd.retrieval.topk import retrieve, top_k_unseen
+
+
+def _score_lists(model, queries, candidates, mask):
+  return model.score_lists(queries, candidates, mask, training=False,
+                           correction_weight=1.0, item_item_weight=1.0)
 
 
 def score_parts(model, data: Interactions, user_rows: np.ndarray,
@@ -23,9 +28,7 @@ def score_parts(model, data: Interactions, user_rows: np.ndarray,
   candidate lists `item_rows` (row -1 is padding): the served score at
   correction weight w and item-item weight v is `towers + w * correction
   + v * item_item`."""
-  fn = tf.function(lambda q, c, m: model.score_lists(
-      q, c, m, training=False, correction_weight=1.0, item_item_weight=1.0),
-                   reduce_retracing=True)
+  fn = traced(model, _score_lists)
   towers, corrections, item_item = [], [], []
   queries = serving_query(data, user_rows, model.query_tower.history_length)
   for start in range(0, len(user_rows), batch_size):
@@ -131,7 +134,11 @@ def evaluate(
     `correction_weights`, `ndcg@k_by_correction_weight`, a
     dict from each weight (as text, `"0.5"`) to the final NDCG@k it gives
     (at the served item-item weight); with `item_item_weights`,
-    `ndcg@k_by_item_item_weight`, the same for the item-item term.
+    `ndcg@k_by_item_item_weight`, the same for the item-item term, and
+    `by_item_item_weight`, each of these weights (as text) -> the keys of
+    the final list (`ndcg@k`, `mrr`, `ndcg@k_without_correction` and
+    `ndcg@k_by_correction_weight`) with the list served at it: a search
+    over both weights from one retrieval and one re-ranking pass.
   """
   table = getattr(data, split)
   users = np.unique(table["user"][table["label"] > 0])
@@ -161,19 +168,25 @@ def evaluate(
                                 item_item_weight), axis=1, kind="stable")
     return np.take_along_axis(ranked_tower[:, :k_retrieval], order, axis=1)
 
-  ranked = final(served)
-  out[f"ndcg@{k}"] = metrics.ndcg_at_k(ranked, ideal, k)
-  out["mrr"] = metrics.mrr(ranked)
-  out[f"ndcg@{k}_without_correction"] = metrics.ndcg_at_k(final(0.0), ideal,
-                                                          k)
-  if correction_weights:
-    out[f"ndcg@{k}_by_correction_weight"] = {
-        f"{w:g}": metrics.ndcg_at_k(final(float(w)), ideal, k)
-        for w in correction_weights}
+  def final_metrics(item_item_weight):
+    ranked = final(served, item_item_weight)
+    row = {f"ndcg@{k}": metrics.ndcg_at_k(ranked, ideal, k),
+           "mrr": metrics.mrr(ranked),
+           f"ndcg@{k}_without_correction": metrics.ndcg_at_k(
+               final(0.0, item_item_weight), ideal, k)}
+    if correction_weights:
+      row[f"ndcg@{k}_by_correction_weight"] = {
+          f"{w:g}": metrics.ndcg_at_k(final(float(w), item_item_weight),
+                                      ideal, k)
+          for w in correction_weights}
+    return row
+
+  out.update(final_metrics(served_item_item))
   if item_item_weights:
+    by_weight = {f"{v:g}": final_metrics(float(v)) for v in item_item_weights}
     out[f"ndcg@{k}_by_item_item_weight"] = {
-        f"{v:g}": metrics.ndcg_at_k(final(served, float(v)), ideal, k)
-        for v in item_item_weights}
+        v: row[f"ndcg@{k}"] for v, row in by_weight.items()}
+    out["by_item_item_weight"] = by_weight
   return out
 
 

@@ -149,9 +149,14 @@ def scored(model, data: Interactions, k: int,
   """Validation metrics of `model` and their `quality`: of the towers' own
   order when `weights` is empty, else of the final list at the best of the
   correction `weights` (`"correction_weight"`, `"ndcg@10_served"`)."""
-  metrics = protocol.evaluate(model, data, k_retrieval=k,
-                              correction_weights=weights,
-                              with_reranker=bool(weights))
+  return _at_best_weight(protocol.evaluate(
+      model, data, k_retrieval=k, correction_weights=weights,
+      with_reranker=bool(weights)), k, weights)
+
+
+def _at_best_weight(metrics: Dict[str, Any], k: int,
+                    weights: Tuple[float, ...]) -> Dict[str, Any]:
+  """`scored`'s answer from `protocol.evaluate`'s `metrics`."""
   ranking = "ndcg@10_two_tower"
   if weights:
     by_weight = metrics["ndcg@10_by_correction_weight"]
@@ -169,13 +174,15 @@ def scored_weights(model, data: Interactions, k: int,
   weight (`model` has an item-item table), its `"item_item_weight"` and
   `"ndcg@10_by_item_item_weight"` (each at its best correction weight)
   added; the model is given back serving an item-item weight of 0."""
-  rows = {}
-  try:
-    for weight in dict.fromkeys(item_item_weights):
-      model.item_item.set_served_weight(weight)
-      rows[weight] = scored(model, data, k, correction_weights)
-  finally:
-    model.item_item.set_served_weight(0.0)
+  model.item_item.set_served_weight(0.0)
+  metrics = protocol.evaluate(model, data, k_retrieval=k,
+                              correction_weights=correction_weights,
+                              item_item_weights=item_item_weights)
+  by_weight = metrics.pop("by_item_item_weight")
+  del metrics["ndcg@10_by_item_item_weight"]
+  rows = {weight: _at_best_weight({**metrics, **by_weight[f"{weight:g}"]}, k,
+                                  correction_weights)
+          for weight in dict.fromkeys(item_item_weights)}
   best = max(rows, key=lambda w: rows[w]["quality"])  # ties: the smaller
   return {**rows[best], "item_item_weight": float(best),
           "ndcg@10_by_item_item_weight": {

@@ -8,10 +8,15 @@ import numpy as np
 import tensorflow as tf
 import tensorflow_recommenders as tfrs
 
+from tfrs_ltttd._memo import traced
 from tfrs_ltttd.retrieval.exact import ExactTopK
 from tfrs_ltttd.retrieval.scann import ScaNN, ScaNNConfig
 
 INDEX_KINDS = ("bruteforce", "scann")
+
+
+def _embed_items(tower, items):
+  return tower.embed_with_residual(items, training=False)
 
 
 def encode_catalogue(
@@ -30,9 +35,7 @@ def encode_catalogue(
     `(embeddings [N, d], residuals [N, r])` in row order.
   """
   ds = tf.data.Dataset.from_tensor_slices(dict(items)).batch(batch_size)
-  encode = tf.function(
-      lambda x: item_tower.embed_with_residual(x, training=False),
-      reduce_retracing=True)
+  encode = traced(item_tower, _embed_items)
   parts = [tuple(t.numpy() for t in encode(batch)) for batch in ds]
   return (np.concatenate([p[0] for p in parts]),
           np.concatenate([p[1] for p in parts]))

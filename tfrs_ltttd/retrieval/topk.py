@@ -6,11 +6,15 @@ from __future__ import annotations
 from typing import Tuple
 
 import numpy as np
-import tensorflow as tf
 
+from tfrs_ltttd._memo import traced
 from tfrs_ltttd.data.history import serving_query
 from tfrs_ltttd.data.interactions import Interactions, per_user
 from tfrs_ltttd.retrieval.index import build_index, encode_catalogue
+
+
+def _encode_queries(tower, queries):
+  return tower(queries, training=False)
 
 
 def retrieve(
@@ -41,8 +45,7 @@ def retrieve(
   embeddings, _ = encode_catalogue(model.item_tower, data.items)
   index = build_index(embeddings, kind="bruteforce", k=depth,
                       batch_size=batch_size)
-  query_fn = tf.function(lambda x: model.query_tower(x, training=False),
-                         reduce_retracing=True)
+  query_fn = traced(model.query_tower, _encode_queries)
   scores = np.full((len(user_rows), k), -np.inf, np.float32)
   rows = np.full((len(user_rows), k), -1, np.int64)
   queries = serving_query(data, user_rows, model.query_tower.history_length)
